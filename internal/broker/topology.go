@@ -1,0 +1,229 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream, consumer and bucket names.
+const (
+	StreamEvents      = "EVENTS"
+	StreamDeliveries  = "DELIVERIES"
+	StreamAttempts    = "ATTEMPTS"
+	StreamDeadLetters = "DEADLETTERS"
+	StreamQuarantine  = "QUARANTINE"
+
+	ConsumerRouter = "router"
+	ConsumerSender = "sender"
+
+	BucketWebhooks = "webhooks"
+	BucketTenants  = "tenants"
+)
+
+// Subject prefixes. Build subjects with the functions below.
+const (
+	subjEvents      = "events."
+	subjDeliveries  = "deliveries."
+	subjAttempts    = "attempts."
+	subjDeadLetters = "deadletters."
+	subjQuarantine  = "quarantine."
+)
+
+// EventSubject is where events of a tenant and type are published.
+func EventSubject(tenantID, eventType string) string {
+	return subjEvents + tenantID + "." + eventType
+}
+
+// DeliverySubject is where deliveries to one webhook are queued.
+func DeliverySubject(tenantID, webhookID string) string {
+	return subjDeliveries + tenantID + "." + webhookID
+}
+
+// AttemptSubject is where a webhook's attempts are logged.
+func AttemptSubject(tenantID, webhookID string) string {
+	return subjAttempts + tenantID + "." + webhookID
+}
+
+// DeadLetterSubject is where a webhook's dead letters are kept.
+func DeadLetterSubject(tenantID, webhookID string) string {
+	return subjDeadLetters + tenantID + "." + webhookID
+}
+
+// QuarantineSubject is where undecodable or invalid messages from stream go.
+func QuarantineSubject(stream string) string { return subjQuarantine + stream }
+
+// Header names Hookstream sets on NATS messages. nats.Header is case-sensitive:
+// always use these constants.
+const (
+	HeaderContentType = "Content-Type"
+	// HeaderReason says why a message was quarantined or dead-lettered.
+	HeaderReason = "Hookstream-Reason"
+	// HeaderOrigSubject and HeaderOrigSeq locate a quarantined message's source.
+	HeaderOrigSubject = "Hookstream-Original-Subject"
+	HeaderOrigSeq     = "Hookstream-Original-Sequence"
+	// HeaderTenant, HeaderWebhook, HeaderAttempts and HeaderLastStatus describe a dead letter.
+	HeaderTenant     = "Hookstream-Tenant"
+	HeaderWebhook    = "Hookstream-Webhook"
+	HeaderAttempts   = "Hookstream-Attempts"
+	HeaderLastStatus = "Hookstream-Last-Status"
+)
+
+// Topology holds the knobs of the streams; zero values mean defaults.
+type Topology struct {
+	// Replicas for every stream and bucket. Optional; default 1 (use 3 in a cluster).
+	Replicas int
+	// EventsMaxAge is how long events are kept. Optional; default 7 days.
+	EventsMaxAge time.Duration
+	// DedupeWindow is how long an event id (and a delivery id) is remembered
+	// for deduplication. Optional; default 10 minutes.
+	DedupeWindow time.Duration
+	// LogMaxAge is how long attempts, dead letters and quarantined messages are
+	// kept. Optional; default 7 days.
+	LogMaxAge time.Duration
+	// AttemptsPerWebhook caps the delivery log per webhook. Optional; default 10,000.
+	AttemptsPerWebhook int64
+	// SenderAckWait is how long a sender may hold a delivery before it is
+	// redelivered elsewhere: it must exceed the HTTP timeout. Optional; default 60s.
+	SenderAckWait time.Duration
+	// SenderMaxAckPending bounds deliveries in flight (including those waiting
+	// for a short retry) across all senders. Optional; default 20,000.
+	SenderMaxAckPending int
+}
+
+func (t Topology) withDefaults() Topology {
+	t.Replicas = max(t.Replicas, 1)
+	if t.EventsMaxAge <= 0 {
+		t.EventsMaxAge = 7 * 24 * time.Hour
+	}
+	if t.DedupeWindow <= 0 {
+		t.DedupeWindow = 10 * time.Minute
+	}
+	if t.LogMaxAge <= 0 {
+		t.LogMaxAge = 7 * 24 * time.Hour
+	}
+	if t.AttemptsPerWebhook <= 0 {
+		t.AttemptsPerWebhook = 10_000
+	}
+	if t.SenderAckWait <= 0 {
+		t.SenderAckWait = 60 * time.Second
+	}
+	if t.SenderMaxAckPending <= 0 {
+		t.SenderMaxAckPending = 20_000
+	}
+	return t
+}
+
+// Streams returns the stream configurations of the topology.
+func (t Topology) Streams() []jetstream.StreamConfig {
+	t = t.withDefaults()
+	return []jetstream.StreamConfig{
+		{
+			Name: StreamEvents, Subjects: []string{subjEvents + ">"},
+			Description: "HRMS events as published by producers",
+			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+			MaxAge: t.EventsMaxAge, Duplicates: t.DedupeWindow,
+		},
+		{
+			Name: StreamDeliveries, Subjects: []string{subjDeliveries + ">"},
+			Description: "one message per event and matching webhook, consumed by senders",
+			Retention:   jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+			Duplicates: t.DedupeWindow,
+		},
+		{
+			Name: StreamAttempts, Subjects: []string{subjAttempts + ">"},
+			Description: "delivery log: one message per HTTP attempt",
+			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+			MaxAge: t.LogMaxAge, MaxMsgsPerSubject: t.AttemptsPerWebhook,
+		},
+		{
+			Name: StreamDeadLetters, Subjects: []string{subjDeadLetters + ">"},
+			Description: "deliveries that exhausted their attempts",
+			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+			MaxAge: t.LogMaxAge, Duplicates: t.DedupeWindow,
+		},
+		{
+			Name: StreamQuarantine, Subjects: []string{subjQuarantine + ">"},
+			Description: "messages that could not be decoded or validated, with the reason",
+			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+			MaxAge: t.LogMaxAge, Duplicates: t.DedupeWindow,
+		},
+	}
+}
+
+// Consumers returns the durable consumers, keyed by stream name.
+func (t Topology) Consumers() map[string]jetstream.ConsumerConfig {
+	t = t.withDefaults()
+	return map[string]jetstream.ConsumerConfig{
+		StreamEvents: {
+			Durable: ConsumerRouter, Description: "routers share this durable",
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second,
+			MaxAckPending: 10_000, MaxDeliver: -1, Replicas: t.Replicas,
+		},
+		StreamDeliveries: {
+			Durable: ConsumerSender, Description: "senders share this durable",
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: t.SenderAckWait,
+			MaxAckPending: t.SenderMaxAckPending, MaxDeliver: -1, Replicas: t.Replicas,
+		},
+	}
+}
+
+// Ensure creates or updates every stream, consumer and bucket of the topology.
+// It is idempotent and safe to run from every replica at start.
+func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	t = t.withDefaults()
+	for _, sc := range t.Streams() {
+		if err := retryClusterSettling(ctx, func() error {
+			_, err := js.CreateOrUpdateStream(ctx, sc)
+			return err
+		}); err != nil {
+			return fmt.Errorf("broker: stream %s: %w", sc.Name, err)
+		}
+	}
+	for stream, cc := range t.Consumers() {
+		if err := retryClusterSettling(ctx, func() error {
+			_, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+			return err
+		}); err != nil {
+			return fmt.Errorf("broker: consumer %s on %s: %w", cc.Durable, stream, err)
+		}
+	}
+	for _, kc := range []jetstream.KeyValueConfig{
+		{Bucket: BucketWebhooks, Description: "webhook subscriptions", History: 5, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketTenants, Description: "tenants and token hashes", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+	} {
+		if err := retryClusterSettling(ctx, func() error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, kc)
+			return err
+		}); err != nil {
+			return fmt.Errorf("broker: bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// retryClusterSettling retries fn while a freshly formed cluster has no meta
+// leader or not enough peers yet.
+func retryClusterSettling(ctx context.Context, fn func() error) error {
+	var err error
+	for range 50 {
+		if err = fn(); err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		settling := errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||
+			(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == 10023 /* insufficient resources */))
+		if !settling {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
+}

@@ -1,0 +1,73 @@
+package schemas
+
+import "time"
+
+// Delivery is one event bound for one webhook: the router publishes one per
+// matching subscription to the DELIVERIES stream and a sender consumes it.
+//
+// Payload is the JSON body as rendered by the router (the full event, or the
+// thin envelope when the webhook has include_payload off), so senders do no
+// JSON work. Signing, encryption and the URL are looked up from the webhook at
+// send time, so a changed URL or a rotated secret applies to pending deliveries.
+type Delivery struct {
+	// ID is the receiver's idempotency key (the webhook-id header): the same
+	// across retries and replays of this event to this webhook.
+	ID        string    `json:"id" msgpack:"id"`
+	EventID   string    `json:"event_id" msgpack:"event_id"`
+	EventType string    `json:"event_type" msgpack:"event_type"`
+	TenantID  string    `json:"tenant_id" msgpack:"tenant_id"`
+	OrgID     string    `json:"org_id,omitempty" msgpack:"org_id,omitempty"`
+	WebhookID string    `json:"webhook_id" msgpack:"webhook_id"`
+	CreatedAt time.Time `json:"created_at" msgpack:"created_at"`
+	// Replays counts how many times this delivery was re-enqueued from the
+	// dead letters; each replay gets a fresh attempt budget.
+	Replays int    `json:"replays,omitempty" msgpack:"replays,omitempty"`
+	Payload []byte `json:"-" msgpack:"payload"`
+}
+
+// DeliveryID is the id of the delivery of an event to a webhook. The router
+// uses it as the Nats-Msg-Id, so a redelivered event never queues twice.
+func DeliveryID(eventID, webhookID string) string { return eventID + ":" + webhookID }
+
+// Outcome classifies one attempt.
+type Outcome string
+
+// Attempt outcomes.
+const (
+	OutcomeSuccess Outcome = "success" // 2xx
+	OutcomeFailed  Outcome = "failed"  // non-2xx answer
+	OutcomeError   Outcome = "error"   // no answer: timeout, refused, TLS, DNS, refused destination
+)
+
+// Attempt is one HTTP request to a receiver, kept in the ATTEMPTS stream as the
+// delivery log.
+type Attempt struct {
+	DeliveryID string        `json:"delivery_id" msgpack:"delivery_id"`
+	EventID    string        `json:"event_id" msgpack:"event_id"`
+	EventType  string        `json:"event_type" msgpack:"event_type"`
+	TenantID   string        `json:"tenant_id" msgpack:"tenant_id"`
+	WebhookID  string        `json:"webhook_id" msgpack:"webhook_id"`
+	Attempt    int           `json:"attempt" msgpack:"attempt"`
+	URL        string        `json:"url" msgpack:"url"`
+	Outcome    Outcome       `json:"outcome" msgpack:"outcome"`
+	StatusCode int           `json:"status_code,omitempty" msgpack:"status_code,omitempty"`
+	Latency    time.Duration `json:"-" msgpack:"latency"`
+	LatencyMS  float64       `json:"latency_ms" msgpack:"-"`
+	Error      string        `json:"error,omitempty" msgpack:"error,omitempty"`
+	// Response is the start of the receiver's body, capped in size.
+	Response string    `json:"response,omitempty" msgpack:"response,omitempty"`
+	At       time.Time `json:"at" msgpack:"at"`
+	// Final is set on the attempt after which the delivery was dead-lettered.
+	Final bool `json:"final,omitempty" msgpack:"final,omitempty"`
+}
+
+// DeadLetter is a delivery that kept failing, kept in the DEADLETTERS stream
+// until it is replayed or expires.
+type DeadLetter struct {
+	Delivery   Delivery  `json:"delivery" msgpack:"delivery"`
+	Reason     string    `json:"reason" msgpack:"reason"`
+	Attempts   int       `json:"attempts" msgpack:"attempts"`
+	LastStatus int       `json:"last_status,omitempty" msgpack:"last_status,omitempty"`
+	LastError  string    `json:"last_error,omitempty" msgpack:"last_error,omitempty"`
+	At         time.Time `json:"at" msgpack:"at"`
+}

@@ -1,0 +1,105 @@
+package schemas
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Webhook is a tenant's subscription: where to POST which events, and how to
+// sign them. It is stored in the webhooks KV bucket (msgpack) and watched by the
+// router and the senders. Secret material never leaves as JSON: Secrets and
+// EncryptionKey are excluded from the API representation.
+type Webhook struct {
+	ID       string `json:"id" msgpack:"id"`
+	TenantID string `json:"tenant_id" msgpack:"tenant_id"`
+	Name     string `json:"name" msgpack:"name"`
+	URL      string `json:"url" msgpack:"url"`
+	// Events holds exact types ("sync.completed"), families ("sync.*") or the
+	// single entry "*" (every current and future type).
+	Events []string `json:"events" msgpack:"events"`
+	// OrgIDs limits the webhook to events of these organisations; empty = all.
+	OrgIDs         []string          `json:"org_ids" msgpack:"org_ids"`
+	Signature      SignatureConfig   `json:"signature" msgpack:"signature"`
+	Secrets        []Secret          `json:"-" msgpack:"secrets"`
+	EncryptionKey  string            `json:"-" msgpack:"encryption_key,omitempty"`
+	IncludePayload bool              `json:"include_payload" msgpack:"include_payload"`
+	Headers        map[string]string `json:"headers,omitempty" msgpack:"headers,omitempty"`
+	Enabled        bool              `json:"enabled" msgpack:"enabled"`
+	DisabledReason string            `json:"disabled_reason,omitempty" msgpack:"disabled_reason,omitempty"`
+	CreatedAt      time.Time         `json:"created_at" msgpack:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at" msgpack:"updated_at"`
+}
+
+// Encrypted reports whether deliveries to w are encrypted; the API shows this
+// instead of the key.
+func (w *Webhook) Encrypted() bool { return w.EncryptionKey != "" }
+
+// SignatureConfig chooses how deliveries are signed. Preset names a scheme
+// ("standard", the default); the explicit fields describe an HMAC over the
+// body for receivers with their own convention.
+type SignatureConfig struct {
+	Preset    string `json:"preset,omitempty" msgpack:"preset,omitempty"`
+	Algorithm string `json:"algorithm,omitempty" msgpack:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty" msgpack:"encoding,omitempty"`
+	Header    string `json:"header,omitempty" msgpack:"header,omitempty"`
+	Prefix    string `json:"prefix,omitempty" msgpack:"prefix,omitempty"`
+}
+
+// Secret is one signing secret. The current secret has a zero ExpiresAt; a
+// rotated-out secret keeps signing beside it until ExpiresAt.
+type Secret struct {
+	Value     string    `msgpack:"value"`
+	ExpiresAt time.Time `msgpack:"expires_at,omitempty"`
+}
+
+// ActiveSecrets returns the secrets that sign at time now, current first.
+func (w *Webhook) ActiveSecrets(now time.Time) []string {
+	out := make([]string, 0, len(w.Secrets))
+	for _, s := range w.Secrets {
+		if s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
+// Wildcard is the subscription entry that matches every event type.
+const Wildcard = "*"
+
+// MatchesType reports whether pattern (an exact type, "family.*" or "*")
+// matches eventType.
+func MatchesType(pattern, eventType string) bool {
+	switch {
+	case pattern == Wildcard:
+		return true
+	case strings.HasSuffix(pattern, ".*"):
+		fam := pattern[:len(pattern)-1] // keep the dot
+		return strings.HasPrefix(eventType, fam)
+	default:
+		return pattern == eventType
+	}
+}
+
+// Matches reports whether w wants ev: enabled or not, the type and the org
+// filter must match. Callers decide what to do with disabled webhooks.
+func (w *Webhook) Matches(eventType, orgID string) bool {
+	if len(w.OrgIDs) > 0 && !slices.Contains(w.OrgIDs, orgID) {
+		return false
+	}
+	for _, p := range w.Events {
+		if MatchesType(p, eventType) {
+			return true
+		}
+	}
+	return false
+}
+
+// Tenant is one customer of the platform. Only the SHA-256 of its token is
+// stored.
+type Tenant struct {
+	ID        string    `json:"id" msgpack:"id"`
+	Name      string    `json:"name" msgpack:"name"`
+	TokenHash string    `json:"-" msgpack:"token_hash"`
+	CreatedAt time.Time `json:"created_at" msgpack:"created_at"`
+}
