@@ -1,0 +1,123 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// ValidationError says which field of an event is wrong and why. Field is a
+// dotted path: "type", "org_id", "data.records.0.id".
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+func invalid(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// MaxOrgIDBytes bounds org_id.
+const MaxOrgIDBytes = 128
+
+// Validate checks ev's envelope and validates its data against the JSON
+// Schema of its type. The error is a *ValidationError naming the field.
+func Validate(ev *Event) error {
+	if !ValidEventID(ev.ID) {
+		return invalid("id", "must be 1 to 128 printable ASCII characters without spaces")
+	}
+	entry, ok := (*catalog.Load())[ev.Type]
+	if !ok {
+		if ev.Type == "" {
+			return invalid("type", "is required")
+		}
+		return invalid("type", "unknown event type %q (GET /v1/event-types lists them)", ev.Type)
+	}
+	if !ValidKey(ev.TenantID) {
+		return invalid("tenant_id", "must be 1 to 64 letters, digits, '-' or '_'")
+	}
+	if len(ev.OrgID) > MaxOrgIDBytes {
+		return invalid("org_id", "must be at most %d bytes", MaxOrgIDBytes)
+	}
+	if ev.OrgID == "" && entry.Family != ReservedFamily {
+		return invalid("org_id", "is required")
+	}
+	if ev.OccurredAt.IsZero() {
+		return invalid("occurred_at", "is required")
+	}
+	data := bytes.TrimSpace(ev.Data)
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	if data[0] != '{' {
+		return invalid("data", "must be a JSON object")
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return invalid("data", "is not valid JSON: %v", err)
+	}
+	if err := entry.compiled.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return fromSchemaError(ve)
+		}
+		return invalid("data", "%v", err)
+	}
+	return nil
+}
+
+var printer = message.NewPrinter(language.English)
+
+// fromSchemaError reports the first leaf cause, with the instance path as a
+// dotted field under "data".
+func fromSchemaError(ve *jsonschema.ValidationError) *ValidationError {
+	for len(ve.Causes) > 0 {
+		ve = ve.Causes[0]
+	}
+	path := append([]string{"data"}, ve.InstanceLocation...)
+	msg := ve.ErrorKind.LocalizedString(printer)
+	if req, ok := ve.ErrorKind.(*kind.Required); ok && len(req.Missing) > 0 {
+		path = append(path, req.Missing[0])
+		msg = "is required"
+	}
+	return &ValidationError{Field: strings.Join(path, "."), Message: msg}
+}
+
+// CompactData rewrites ev.Data without insignificant whitespace, so the body
+// a receiver gets is canonical.
+func CompactData(ev *Event) error {
+	if len(ev.Data) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, ev.Data); err != nil {
+		return invalid("data", "is not valid JSON: %v", err)
+	}
+	if buf.Len() != len(ev.Data) {
+		ev.Data = buf.Bytes()
+	}
+	return nil
+}
+
+// NewEvent builds an event with a fresh id, occurred now, with data encoded
+// as compact JSON. It does not validate; see Validate.
+func NewEvent(tenantID, orgID, typ string, data any) (Event, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("schemas: encode data: %w", err)
+	}
+	return Event{
+		ID: NewEventID(), Type: typ, TenantID: tenantID, OrgID: orgID,
+		OccurredAt: time.Now().UTC(), Data: raw,
+	}, nil
+}
