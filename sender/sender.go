@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/signature"
 )
@@ -54,8 +55,12 @@ type Config struct {
 	// ResponseExcerpt is how many bytes of a response body are logged.
 	// Optional; default 1024.
 	ResponseExcerpt int
+	// Egress refuses destinations by address at connect time. Optional; the
+	// zero policy refuses loopback, private and link-local addresses.
+	Egress egress.Policy
 	// Client sends the requests. Optional; the default does not follow
-	// redirects and keeps connections alive.
+	// redirects, keeps connections alive and dials through Egress. A custom
+	// client bypasses Egress.
 	Client *http.Client
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
@@ -85,6 +90,7 @@ type Sender struct {
 	excerpt  int
 
 	signers sync.Map // schemas.SignatureConfig -> *signature.Signer
+	ciphers sync.Map // base64 key -> *signature.Cipher
 
 	attempts, delivered, retried, deadLettered, dropped atomic.Uint64
 }
@@ -123,18 +129,19 @@ func New(cfg Config) (*Sender, error) {
 		s.now = time.Now
 	}
 	if s.client == nil {
-		s.client = NewHTTPClient(s.workers)
+		s.client = NewHTTPClient(s.workers, cfg.Egress)
 	}
 	return s, nil
 }
 
 // NewHTTPClient returns the client senders use by default: keep-alive
-// connections sized for the worker pool, and redirects returned, not followed.
-func NewHTTPClient(workers int) *http.Client {
+// connections sized for the worker pool, every connection checked against
+// policy, and redirects returned, not followed.
+func NewHTTPClient(workers int, policy egress.Policy) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = max(workers*2, 100)
 	tr.MaxIdleConnsPerHost = max(workers, 16)
-	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}).DialContext
 	return &http.Client{
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -298,7 +305,18 @@ func (w *worker) post(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 	if err != nil {
 		return result{outcome: schemas.OutcomeError, errMsg: "signature configuration: " + err.Error()}
 	}
-	body := d.Payload
+	body, contentType, iv := d.Payload, "application/json", ""
+	if wh.EncryptionKey != "" {
+		c, err := s.cipher(wh.EncryptionKey)
+		if err != nil {
+			return result{outcome: schemas.OutcomeError, errMsg: "encryption key: " + err.Error()}
+		}
+		w.buf, iv, err = c.Encrypt(w.buf[:0], d.Payload)
+		if err != nil {
+			return result{outcome: schemas.OutcomeError, errMsg: err.Error()}
+		}
+		body, contentType = w.buf, "text/plain; charset=utf-8"
+	}
 	reqCtx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, wh.URL, bytes.NewReader(body))
@@ -309,7 +327,13 @@ func (w *worker) post(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 	for k, v := range wh.Headers {
 		h.Set(k, v)
 	}
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = []string{contentType}
+	if iv != "" {
+		h.Set(signature.IVHeader(signer.Preset()), iv)
+	}
+	if signer.Preset() == "trutac" {
+		h["Tt-Hook-Event"] = []string{d.EventType}
+	}
 	h["User-Agent"] = []string{"Hookstream/" + Version}
 	h["Webhook-Id"] = []string{d.ID}
 	h["Webhook-Event-Type"] = []string{d.EventType}
@@ -374,6 +398,18 @@ func (s *Sender) signer(cfg schemas.SignatureConfig) (*signature.Signer, error) 
 	}
 	s.signers.Store(cfg, sg)
 	return sg, nil
+}
+
+func (s *Sender) cipher(key string) (*signature.Cipher, error) {
+	if v, ok := s.ciphers.Load(key); ok {
+		return v.(*signature.Cipher), nil
+	}
+	c, err := signature.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	s.ciphers.Store(key, c)
+	return c, nil
 }
 
 // record logs the attempt to ATTEMPTS and waits for it to be stored.
