@@ -1,0 +1,289 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/schemas"
+)
+
+// Matcher finds the webhooks an event goes to. It appends enabled webhooks of
+// tenantID subscribed to eventType and admitting orgID to dst, each once; the
+// returned webhooks are shared and read-only. subscription.Index implements it.
+type Matcher interface {
+	Match(dst []*schemas.Webhook, tenantID, eventType, orgID string) []*schemas.Webhook
+}
+
+// Config configures a Router.
+type Config struct {
+	// JS consumes events and publishes deliveries. Required.
+	JS jetstream.JetStream
+	// Matcher resolves subscriptions. Required.
+	Matcher Matcher
+	// MaxInFlight bounds events whose deliveries are published but not yet
+	// confirmed. Optional; default 1024.
+	MaxInFlight int
+	// Logger. Optional; default slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time. Optional; default time.Now.
+	Now func() time.Time
+}
+
+// Stats are the router's counters since start.
+type Stats struct {
+	Events      uint64 // events consumed and decoded
+	Routed      uint64 // events with at least one matching webhook
+	Unmatched   uint64 // events acknowledged without a match
+	Deliveries  uint64 // deliveries published
+	Quarantined uint64 // messages sent to QUARANTINE
+}
+
+// Router consumes EVENTS and fans out deliveries.
+type Router struct {
+	js       jetstream.JetStream
+	matcher  Matcher
+	logger   *slog.Logger
+	now      func() time.Time
+	inFlight int
+
+	events, routed, unmatched, deliveries, quarantined atomic.Uint64
+}
+
+// New returns a Router. Run starts it.
+func New(cfg Config) (*Router, error) {
+	if cfg.JS == nil || cfg.Matcher == nil {
+		return nil, errors.New("router: Config.JS and Config.Matcher are required")
+	}
+	r := &Router{js: cfg.JS, matcher: cfg.Matcher, logger: cfg.Logger, now: cfg.Now, inFlight: cfg.MaxInFlight}
+	if r.logger == nil {
+		r.logger = slog.Default()
+	}
+	r.logger = r.logger.With("component", "router")
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.inFlight <= 0 {
+		r.inFlight = 1024
+	}
+	return r, nil
+}
+
+// Stats returns the counters.
+func (r *Router) Stats() Stats {
+	return Stats{
+		Events: r.events.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
+		Deliveries: r.deliveries.Load(), Quarantined: r.quarantined.Load(),
+	}
+}
+
+// pending is an event whose deliveries are published and awaiting storage.
+type pending struct {
+	msg     jetstream.Msg
+	futures []jetstream.PubAckFuture
+}
+
+// Run consumes events until ctx is done, then stops fetching, waits for the
+// deliveries already published to be confirmed, acknowledges their events and
+// returns nil. Unacknowledged events are redelivered to another replica.
+func (r *Router) Run(ctx context.Context) error {
+	cons, err := r.js.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
+	if err != nil {
+		return fmt.Errorf("router: bind consumer: %w", err)
+	}
+	queue := make(chan pending, r.inFlight)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.confirm(queue) })
+
+	h := &handler{r: r, queue: queue}
+	cc, err := cons.Consume(h.handle,
+		jetstream.PullMaxMessages(min(r.inFlight, 1000)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				r.logger.Warn("consume", "err", err)
+			}
+		}))
+	if err != nil {
+		close(queue)
+		wg.Wait()
+		return fmt.Errorf("router: consume: %w", err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	<-cc.Closed() // the handler has returned for the last time
+	close(queue)
+	wg.Wait()
+	return nil
+}
+
+// confirm waits, in order, for each event's deliveries to be stored, then
+// acknowledges the event; if any publish failed the event is redelivered.
+func (r *Router) confirm(queue <-chan pending) {
+	for p := range queue {
+		ok := true
+		for _, f := range p.futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				ok = false
+				r.logger.Warn("delivery not stored; event will be redelivered", "err", err)
+			}
+		}
+		if ok {
+			_ = p.msg.Ack()
+		} else {
+			_ = p.msg.NakWithDelay(time.Second)
+		}
+	}
+}
+
+// handler runs on the Consume goroutine only, so it can reuse buffers.
+type handler struct {
+	r       *Router
+	queue   chan<- pending
+	matches []*schemas.Webhook
+	ev      schemas.Event
+	full    []byte
+	thin    []byte
+	buf     []byte
+}
+
+func (h *handler) handle(msg jetstream.Msg) {
+	r := h.r
+	ev := &h.ev
+	*ev = schemas.Event{}
+	if err := schemas.DecodeEvent(msg.Data(), msg.Headers().Get(broker.HeaderContentType), ev); err != nil {
+		r.quarantine(msg, "undecodable: "+err.Error())
+		return
+	}
+	if ev.ID == "" {
+		// Publishers in other languages may leave the id to the header.
+		ev.ID = msg.Headers().Get(jetstream.MsgIDHeader)
+	}
+	if err := fillFromSubject(ev, msg.Subject()); err != nil {
+		r.quarantine(msg, err.Error())
+		return
+	}
+	if err := schemas.Validate(ev); err != nil {
+		r.quarantine(msg, "invalid: "+err.Error())
+		return
+	}
+	r.events.Add(1)
+	h.matches = r.matcher.Match(h.matches[:0], ev.TenantID, ev.Type, ev.OrgID)
+	if len(h.matches) == 0 {
+		r.unmatched.Add(1)
+		_ = msg.Ack()
+		return
+	}
+	h.full, h.thin = h.full[:0], h.thin[:0]
+	now := r.now().UTC()
+	futures := make([]jetstream.PubAckFuture, 0, len(h.matches))
+	for _, w := range h.matches {
+		var payload []byte
+		if w.IncludePayload {
+			if len(h.full) == 0 {
+				h.full = schemas.AppendJSON(h.full, ev, true)
+			}
+			payload = h.full
+		} else {
+			if len(h.thin) == 0 {
+				h.thin = schemas.AppendJSON(h.thin, ev, false)
+			}
+			payload = h.thin
+		}
+		d := schemas.Delivery{
+			ID: schemas.DeliveryID(ev.ID, w.ID), EventID: ev.ID, EventType: ev.Type,
+			TenantID: ev.TenantID, OrgID: ev.OrgID, WebhookID: w.ID, CreatedAt: now, Payload: payload,
+		}
+		data, err := schemas.Marshal(nil, &d)
+		if err != nil { // cannot happen for these field types
+			r.logger.Error("encode delivery", "err", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		f, err := r.js.PublishMsgAsync(&nats.Msg{
+			Subject: broker.DeliverySubject(ev.TenantID, w.ID),
+			Data:    data,
+			Header:  nats.Header{jetstream.MsgIDHeader: []string{d.ID}},
+		})
+		if err != nil {
+			// Back-pressure or a lost connection: retry the whole event later;
+			// deliveries already stored are deduplicated by their id.
+			r.logger.Warn("publish delivery", "event_id", ev.ID, "err", err)
+			_ = msg.NakWithDelay(250 * time.Millisecond)
+			return
+		}
+		futures = append(futures, f)
+	}
+	r.routed.Add(1)
+	r.deliveries.Add(uint64(len(futures)))
+	h.queue <- pending{msg: msg, futures: futures}
+}
+
+// fillFromSubject takes the tenant and type from the subject
+// events.<tenant>.<type> when the envelope omits them, and refuses an
+// envelope that contradicts its subject.
+func fillFromSubject(ev *schemas.Event, subject string) error {
+	rest, ok := strings.CutPrefix(subject, "events.")
+	tenant, typ, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
+		return fmt.Errorf("subject %q is not events.<tenant>.<type>", subject)
+	}
+	if ev.TenantID == "" {
+		ev.TenantID = tenant
+	}
+	if ev.Type == "" {
+		ev.Type = typ
+	}
+	if ev.TenantID != tenant || ev.Type != typ {
+		return fmt.Errorf("envelope tenant_id/type (%s/%s) do not match subject %q", ev.TenantID, ev.Type, subject)
+	}
+	return nil
+}
+
+// quarantine stores the raw message with the reason in QUARANTINE, then
+// acknowledges it so the consumer moves on. If the quarantine write fails the
+// message is redelivered later: nothing is dropped silently.
+func (r *Router) quarantine(msg jetstream.Msg, reason string) {
+	const maxReason = 512
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
+	}
+	var seq string
+	if md, err := msg.Metadata(); err == nil {
+		seq = strconv.FormatUint(md.Sequence.Stream, 10)
+	}
+	q := &nats.Msg{
+		Subject: broker.QuarantineSubject(broker.StreamEvents),
+		Data:    msg.Data(),
+		Header: nats.Header{
+			broker.HeaderReason:      []string{reason},
+			broker.HeaderOrigSubject: []string{msg.Subject()},
+			broker.HeaderOrigSeq:     []string{seq},
+			jetstream.MsgIDHeader:    []string{broker.StreamEvents + ":" + seq},
+		},
+	}
+	if ct := msg.Headers().Get(broker.HeaderContentType); ct != "" {
+		q.Header.Set(broker.HeaderContentType, ct)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.js.PublishMsg(ctx, q); err != nil {
+		r.logger.Error("quarantine failed; will retry", "subject", msg.Subject(), "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	r.quarantined.Add(1)
+	r.logger.Warn("event quarantined", "subject", msg.Subject(), "seq", seq, "reason", reason)
+	_ = msg.Ack()
+}
