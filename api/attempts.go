@@ -1,0 +1,181 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/schemas"
+)
+
+// Page sizes of the delivery log.
+const (
+	defaultAttemptsLimit = 50
+	maxAttemptsLimit     = 200
+)
+
+// attemptsReadTimeout bounds one read of a webhook's delivery log.
+const attemptsReadTimeout = 20 * time.Second
+
+// attemptItem is one entry of the delivery log.
+type attemptItem struct {
+	// Seq is the attempt's position in the ATTEMPTS stream.
+	Seq uint64 `json:"seq"`
+	schemas.Attempt
+}
+
+// listAttemptsResponse answers GET /v1/webhooks/{id}/attempts. Next, when
+// not empty, is the before= cursor of the next (older) page.
+type listAttemptsResponse struct {
+	Data []attemptItem `json:"data"`
+	Next string        `json:"next"`
+}
+
+// attemptsQuery is the parsed query of GET /v1/webhooks/{id}/attempts.
+type attemptsQuery struct {
+	status schemas.Outcome // empty = all
+	limit  int
+	before uint64 // 0 = from the newest
+}
+
+func parseAttemptsQuery(r *http.Request) (attemptsQuery, error) {
+	q := attemptsQuery{limit: defaultAttemptsLimit}
+	v := r.URL.Query()
+	switch st := schemas.Outcome(v.Get("status")); st {
+	case "", schemas.OutcomeSuccess, schemas.OutcomeFailed, schemas.OutcomeError:
+		q.status = st
+	default:
+		return q, invalid("status", "must be success, failed or error")
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxAttemptsLimit {
+			return q, invalid("limit", "must be a number from 1 to %d", maxAttemptsLimit)
+		}
+		q.limit = n
+	}
+	if s := v.Get("before"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return q, invalid("before", "is not a cursor from a previous page's next")
+		}
+		q.before = n
+	}
+	return q, nil
+}
+
+// listAttempts handles GET /v1/webhooks/{id}/attempts: the delivery log,
+// newest first.
+func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, tenantID string) error {
+	q, err := parseAttemptsQuery(r)
+	if err != nil {
+		return err
+	}
+	wh, err := s.webhook(r.Context(), tenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), attemptsReadTimeout)
+	defer cancel()
+	items, more, err := s.readAttempts(ctx, broker.AttemptSubject(tenantID, wh.ID), q)
+	if err != nil {
+		return err
+	}
+	resp := listAttemptsResponse{Data: items}
+	if more && len(items) > 0 {
+		resp.Next = strconv.FormatUint(items[len(items)-1].Seq, 10)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// readAttempts returns the last q.limit attempts on subject that match
+// q.status and come before q.before, newest first, and whether older ones
+// match too. The log is read oldest to newest with an ordered consumer up to
+// the subject's last message, keeping the newest matches in a ring.
+func (s *Server) readAttempts(ctx context.Context, subject string, q attemptsQuery) ([]attemptItem, bool, error) {
+	items := []attemptItem{}
+	stream, err := s.broker.JS.Stream(ctx, broker.StreamAttempts)
+	if err != nil {
+		return nil, false, fmt.Errorf("api: attempts stream: %w", err)
+	}
+	last, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return items, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("api: last attempt: %w", err)
+	}
+	stop := last.Sequence // the last sequence to read
+	if q.before != 0 {
+		if q.before <= 1 {
+			return items, false, nil
+		}
+		stop = min(stop, q.before-1)
+	}
+
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{subject},
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: 30 * time.Second,
+		MaxResetAttempts:  3,
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("api: read attempts: %w", err)
+	}
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return nil, false, fmt.Errorf("api: read attempts: %w", err)
+	}
+	defer func() {
+		msgs.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			// Ordered consumers are ephemeral; remove this one now rather
+			// than after the inactivity threshold.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = s.broker.JS.DeleteConsumer(dctx, broker.StreamAttempts, info.Name)
+			cancel()
+		}
+	}()
+
+	ring := make([]attemptItem, q.limit)
+	matched := 0 // matches seen; the newest min(matched, limit) are in ring
+	for {
+		m, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return nil, false, fmt.Errorf("api: read attempts: %w", err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return nil, false, fmt.Errorf("api: read attempts: %w", err)
+		}
+		seq := md.Sequence.Stream
+		if seq > stop {
+			break
+		}
+		var a schemas.Attempt
+		if err := schemas.Unmarshal(m.Data(), &a); err != nil {
+			s.logger.Warn("undecodable attempt in the delivery log", "subject", subject, "seq", seq, "err", err)
+		} else if q.status == "" || a.Outcome == q.status {
+			a.LatencyMS = float64(a.Latency) / float64(time.Millisecond)
+			ring[matched%q.limit] = attemptItem{Seq: seq, Attempt: a}
+			matched++
+		}
+		if seq >= stop || md.NumPending == 0 {
+			break
+		}
+	}
+
+	n := min(matched, q.limit)
+	for i := range n {
+		// Newest first: walk the ring backwards from the last write.
+		items = append(items, ring[(matched-1-i)%q.limit])
+	}
+	return items, matched > q.limit, nil
+}

@@ -1,0 +1,148 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/schemas"
+)
+
+type attemptsPage struct {
+	Data []struct {
+		Seq uint64 `json:"seq"`
+		schemas.Attempt
+	} `json:"data"`
+	Next string `json:"next"`
+}
+
+// attempts returns the page's attempt numbers, in order.
+func (p attemptsPage) attempts() []int {
+	out := make([]int, 0, len(p.Data))
+	for _, a := range p.Data {
+		out = append(out, a.Attempt.Attempt)
+	}
+	return out
+}
+
+// logAttempts publishes attempts 1..n for the webhook to ATTEMPTS as the
+// sender does; attempt i's outcome cycles success, failed, error.
+func logAttempts(t *testing.T, tb *testBundle, webhookID string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	outcomes := []schemas.Outcome{schemas.OutcomeSuccess, schemas.OutcomeFailed, schemas.OutcomeError}
+	for i := 1; i <= n; i++ {
+		a := schemas.Attempt{
+			DeliveryID: fmt.Sprintf("evt_%d:%s", i, webhookID), EventID: fmt.Sprintf("evt_%d", i), EventType: "sync.started",
+			TenantID: tenantA, WebhookID: webhookID, Attempt: i, URL: "https://receiver.example.com/",
+			Outcome: outcomes[(i-1)%3], StatusCode: 200, Latency: 1500 * time.Microsecond,
+			At: time.Date(2024, 5, 1, 12, 0, i, 0, time.UTC),
+		}
+		b, err := schemas.Marshal(nil, &a)
+		require.NoError(t, err)
+		_, err = tb.b.JS.Publish(ctx, broker.AttemptSubject(tenantA, webhookID), b)
+		require.NoError(t, err)
+		// Another webhook's attempts interleave in the stream.
+		_, err = tb.b.JS.Publish(ctx, broker.AttemptSubject(tenantA, "wh_other"), b)
+		require.NoError(t, err)
+	}
+}
+
+func TestListAttempts(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	w := tb.createWebhook(t, tokenA, nil)
+	path := "/v1/webhooks/" + w.ID + "/attempts"
+	get := func(t *testing.T, query string) attemptsPage {
+		t.Helper()
+		r := tb.do(t, http.MethodGet, path+query, tokenA, nil)
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		var p attemptsPage
+		r.json(t, &p)
+		return p
+	}
+
+	// An empty log.
+	r := tb.do(t, http.MethodGet, path, tokenA, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.JSONEq(t, `{"data":[],"next":""}`, string(r.body))
+
+	logAttempts(t, tb, w.ID, 10)
+
+	t.Run("newest first", func(t *testing.T) {
+		t.Parallel()
+		p := get(t, "")
+		require.Equal(t, []int{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, p.attempts())
+		require.Empty(t, p.Next)
+		a := p.Data[0]
+		require.Equal(t, w.ID, a.WebhookID)
+		require.Equal(t, "evt_10", a.EventID)
+		require.InDelta(t, 1.5, a.LatencyMS, 1e-9)
+		for i := 1; i < len(p.Data); i++ {
+			require.Greater(t, p.Data[i-1].Seq, p.Data[i].Seq)
+		}
+	})
+
+	t.Run("status filter", func(t *testing.T) {
+		t.Parallel()
+		require.Equal(t, []int{10, 7, 4, 1}, get(t, "?status=success").attempts())
+		require.Equal(t, []int{8, 5, 2}, get(t, "?status=failed").attempts())
+		require.Equal(t, []int{9, 6, 3}, get(t, "?status=error").attempts())
+	})
+
+	t.Run("limit and cursor", func(t *testing.T) {
+		t.Parallel()
+		var pages [][]int
+		next := ""
+		for range 10 {
+			q := "?limit=4"
+			if next != "" {
+				q += "&before=" + next
+			}
+			p := get(t, q)
+			pages = append(pages, p.attempts())
+			if next = p.Next; next == "" {
+				break
+			}
+		}
+		require.Equal(t, [][]int{{10, 9, 8, 7}, {6, 5, 4, 3}, {2, 1}}, pages)
+
+		// An exact multiple of the limit ends without a dangling cursor.
+		p := get(t, "?limit=5")
+		require.Equal(t, []int{10, 9, 8, 7, 6}, p.attempts())
+		p = get(t, "?limit=5&before="+p.Next)
+		require.Equal(t, []int{5, 4, 3, 2, 1}, p.attempts())
+		require.Empty(t, p.Next)
+
+		// Filter and page together.
+		p = get(t, "?status=success&limit=3")
+		require.Equal(t, []int{10, 7, 4}, p.attempts())
+		p = get(t, "?status=success&limit=3&before="+p.Next)
+		require.Equal(t, []int{1}, p.attempts())
+		require.Empty(t, p.Next)
+	})
+
+	t.Run("bad query", func(t *testing.T) {
+		t.Parallel()
+		for q, field := range map[string]string{
+			"?status=ok": "status", "?limit=0": "limit", "?limit=201": "limit", "?limit=x": "limit",
+			"?before=abc": "before", "?before=0": "before",
+		} {
+			r := tb.do(t, http.MethodGet, path+q, tokenA, nil)
+			require.Equal(t, http.StatusBadRequest, r.status, q)
+			require.Equal(t, field, r.errorOf(t).Field, q)
+		}
+	})
+
+	t.Run("unknown webhook", func(t *testing.T) {
+		t.Parallel()
+		r := tb.do(t, http.MethodGet, "/v1/webhooks/wh_other/attempts", tokenA, nil)
+		require.Equal(t, http.StatusNotFound, r.status)
+		require.Equal(t, "not_found", r.errorOf(t).Code)
+	})
+}

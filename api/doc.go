@@ -1,0 +1,43 @@
+// Package api is the management plane of Hookstream: an HTTP JSON API that
+// writes tenants' webhook subscriptions to the webhooks KV bucket (where the
+// router and the senders watch them) and publishes events to the EVENTS stream.
+//
+//	client ──HTTP──▶ api ──Store──▶ KV webhooks ──watch──▶ router, senders
+//	                  ├──producer──▶ EVENTS ──▶ router ──▶ DELIVERIES
+//	                  ├──webhook.ping──▶ DELIVERIES (the new webhook only)
+//	                  └──read──◀ ATTEMPTS (the delivery log)
+//
+// # Routes
+//
+// Every /v1 route but POST /v1/tenants needs a tenant token
+// (Authorization: Bearer hs_…) and sees only that tenant's data: another
+// tenant's webhook is a 404, never its contents.
+//
+//	POST   /v1/tenants                  admin token: create a tenant and its token
+//	POST   /v1/webhooks                 create a subscription (201, shows the secret once, sends webhook.ping)
+//	GET    /v1/webhooks                 list the tenant's subscriptions
+//	GET    /v1/webhooks/{id}            read one
+//	DELETE /v1/webhooks/{id}            delete one (204)
+//	GET    /v1/webhooks/{id}/attempts   delivery log, newest first: ?status=&limit=&before=
+//	POST   /v1/events                   publish an event (202 {id, duplicate})
+//	GET    /healthz                     the process is alive
+//	GET    /readyz                      JetStream answers
+//
+// # Errors
+//
+// Every error is JSON with a fitting status:
+//
+//	{"error": {"code": "invalid_request", "message": "...", "field": "url"}}
+//
+// Codes: invalid_request, unauthorized, forbidden, not_found, conflict,
+// too_large, method_not_allowed, unavailable and internal. Bad input is never
+// a 500; internal errors are logged without secrets or payloads and answered
+// with a bare "internal error".
+//
+// # Tenants and tokens
+//
+// The tenants KV bucket holds "<tenant id>" → msgpack schemas.Tenant and
+// "token.<sha256 hex of token>" → tenant id. Tokens are "hs_" + 32 random
+// bytes in unpadded base64url; only their hashes are stored. Token lookups are
+// cached in memory for a few seconds.
+package api

@@ -1,0 +1,304 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/producer"
+	"github.com/hookstream/hookstream/subscription"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr         = "127.0.0.1:8080"
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+// shutdownTimeout bounds the graceful stop of Run.
+const shutdownTimeout = 10 * time.Second
+
+// Config configures a Server. Zero values mean defaults.
+type Config struct {
+	// Broker is the JetStream connection: its Tenants bucket holds tenants and
+	// token hashes, and webhook pings are published on it. Required.
+	Broker *broker.Broker
+	// Store keeps the webhooks. Required.
+	Store subscription.Store
+	// Producer publishes POST /v1/events. Required.
+	Producer *producer.Producer
+	// AdminToken authorizes POST /v1/tenants. Optional; empty disables the
+	// admin routes.
+	AdminToken string
+	// Addr is the address Run listens on. Optional; default DefaultAddr.
+	Addr string
+	// MaxBodyBytes bounds request bodies; larger ones get 413. Optional;
+	// default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger. Optional; default slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time. Optional; default time.Now.
+	Now func() time.Time
+	// CheckURL is the destination policy of webhook URLs, called after the
+	// URL has been checked to be absolute http or https with a host; its
+	// error message is shown to the client. Optional; default accepts any
+	// such URL.
+	CheckURL func(u *url.URL) error
+}
+
+// Server is the management API. Handler serves it; Run listens on Addr.
+type Server struct {
+	broker     *broker.Broker
+	store      subscription.Store
+	producer   *producer.Producer
+	adminToken string
+	addr       string
+	maxBody    int64
+	logger     *slog.Logger
+	now        func() time.Time
+	checkURL   func(*url.URL) error
+
+	tokens  *tokenCache
+	handler http.Handler
+
+	mu        sync.Mutex
+	boundAddr string
+	listening chan struct{}
+	listened  sync.Once
+}
+
+// New returns a Server; it does no I/O.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Broker == nil || cfg.Broker.JS == nil || cfg.Broker.Tenants == nil:
+		return nil, errors.New("api: Config.Broker is required (connected, with the tenants bucket bound)")
+	case cfg.Store == nil:
+		return nil, errors.New("api: Config.Store is required")
+	case cfg.Producer == nil:
+		return nil, errors.New("api: Config.Producer is required")
+	case cfg.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("api: Config.MaxBodyBytes is negative (%d)", cfg.MaxBodyBytes)
+	}
+	s := &Server{
+		broker:     cfg.Broker,
+		store:      cfg.Store,
+		producer:   cfg.Producer,
+		adminToken: cfg.AdminToken,
+		addr:       cmp.Or(cfg.Addr, DefaultAddr),
+		maxBody:    cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		logger:     cfg.Logger,
+		now:        cfg.Now,
+		checkURL:   cfg.CheckURL,
+		tokens:     newTokenCache(tokenCacheSize, tokenCacheTTL),
+		listening:  make(chan struct{}),
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.logger = s.logger.With("component", "api")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the API's HTTP handler, for Run or an httptest.Server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr returns the address Run listens on (with the actual port when the
+// configured one was 0), or "" when Run is not listening.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.boundAddr
+}
+
+// Listening is closed once Run listens; Addr then returns the address.
+func (s *Server) Listening() <-chan struct{} { return s.listening }
+
+// Run listens on Config.Addr and serves until ctx is done, then shuts down
+// gracefully, waiting at most 10 s for requests in flight. It returns nil on
+// a graceful stop and an error when it cannot listen or serve.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("api: listen %s: %w", s.addr, err)
+	}
+	s.mu.Lock()
+	s.boundAddr = ln.Addr().String()
+	s.mu.Unlock()
+	s.listened.Do(func() { close(s.listening) })
+	defer func() {
+		s.mu.Lock()
+		s.boundAddr = ""
+		s.mu.Unlock()
+	}()
+
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	s.logger.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	<-served // http.ErrServerClosed once Shutdown has begun
+	if err != nil {
+		_ = hs.Close()
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// handlerFunc is an HTTP handler that returns its error: an *Error is
+// answered as is, anything else is logged and answered as a 500 (or a 503
+// when NATS is unreachable).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// tenantHandlerFunc is a handlerFunc for an authenticated tenant.
+type tenantHandlerFunc func(w http.ResponseWriter, r *http.Request, tenantID string) error
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.serve(h)) }
+	tenant := func(pattern string, h tenantHandlerFunc) { mux.Handle(pattern, s.serve(s.authTenant(h))) }
+
+	handle("GET /healthz", s.healthz)
+	handle("GET /readyz", s.readyz)
+	handle("POST /v1/tenants", s.authAdmin(s.createTenant))
+	tenant("POST /v1/webhooks", s.createWebhook)
+	tenant("GET /v1/webhooks", s.listWebhooks)
+	tenant("GET /v1/webhooks/{id}", s.getWebhook)
+	tenant("DELETE /v1/webhooks/{id}", s.deleteWebhook)
+	tenant("GET /v1/webhooks/{id}/attempts", s.listAttempts)
+	tenant("POST /v1/events", s.publishEvent)
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			noRoute(mux, w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// noRoute answers a request no pattern matches with the JSON form of what
+// the mux would say: 405 (keeping its Allow header) or 404.
+func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	h, _ := mux.Handler(r)
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed,
+			Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+		return
+	}
+	writeError(w, &Error{Status: http.StatusNotFound, Code: codeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path})
+}
+
+// statusRecorder captures what the mux's own 404 and 405 handlers write.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header { return r.header }
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// serve adapts h: it bounds the body, answers h's error and turns a panic
+// into a logged 500.
+func (s *Server) serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler { //nolint:errorlint // sentinel value, compared as net/http does
+					panic(v)
+				}
+				s.logger.Error("panic in handler", "method", r.Method, "route", r.Pattern, "panic", fmt.Sprint(v))
+				writeError(w, errInternal)
+			}
+		}()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		}
+		if err := h(w, r); err != nil {
+			s.answer(w, r, err)
+		}
+	})
+}
+
+// answer writes err: an *Error as is; NATS being unreachable as a 503;
+// anything else as a logged 500 without details.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		writeError(w, e)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		writeError(w, errUnavailable)
+	case unavailable(err):
+		s.logger.Warn("request failed: JetStream unavailable", "method", r.Method, "route", r.Pattern, "err", err)
+		writeError(w, errUnavailable)
+	default:
+		s.logger.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
+		writeError(w, errInternal)
+	}
+}
+
+type statusResponse struct {
+	Status string `json:"status"`
+}
+
+// healthz says the process is alive; it does no I/O.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+	return nil
+}
+
+// readyz says whether JetStream answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.broker.Ready(ctx); err != nil {
+		s.logger.Debug("not ready", "err", err)
+		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "not ready: JetStream does not answer"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+	return nil
+}
