@@ -1,0 +1,86 @@
+// Package cli is the hookstream command: one binary with a subcommand per role.
+// cmd/hookstream/main.go only calls Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// Version is stamped at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+const usage = `hookstream - webhook delivery on NATS JetStream
+
+Usage:
+  hookstream <command> [flags]
+
+Commands:
+  dev       run everything in one process on an embedded JetStream (API, router, sender)
+  publish   publish one event (JSON from --data, --file or stdin)
+  version   print the version
+
+Run 'hookstream <command> --help' for a command's flags.`
+
+// IO is where a command reads and writes.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Main runs the command in args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdio IO) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stdio.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "dev":
+		err = runDev(ctx, rest, stdio)
+	case "publish":
+		err = runPublish(ctx, rest, stdio)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdio.Stdout, "hookstream", Version)
+	case "help", "--help", "-h":
+		fmt.Fprintln(stdio.Stdout, usage)
+	default:
+		fmt.Fprintf(stdio.Stderr, "hookstream: unknown command %q\n\n%s\n", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintln(stdio.Stderr, "hookstream:", err)
+		return 1
+	}
+}
+
+// errUsage marks an error already explained by the flag package.
+var errUsage = errors.New("usage")
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// flags wraps a FlagSet so each flag can take its default from a HOOKSTREAM_*
+// environment variable, and --help names that variable.
+type flags struct {
+	*flag.FlagSet
+	errs []error
+}
+
+func newFlags(name, usage string, stderr interface{ Write([]byte) (int, error) }) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &flags{FlagSet: fs}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags (each also read from the environment variable shown):\n", strings.TrimSpace(usage))
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+func envHelp(env, usage string) string {
+	if env == "" {
+		return usage
+	}
+	return usage + " [$" + env + "]"
+}
+
+func (f *flags) str(p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		def = v
+	}
+	f.StringVar(p, name, def, envHelp(env, usage))
+}
+
+func (f *flags) integer(p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		if _, err := fmt.Sscan(v, &def); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s: %q is not a number", env, v))
+		}
+	}
+	f.IntVar(p, name, def, envHelp(env, usage))
+}
+
+func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s: %w", env, err))
+		}
+		def = d
+	}
+	f.DurationVar(p, name, def, envHelp(env, usage))
+}
+
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if len(f.errs) > 0 {
+		return f.errs[0]
+	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", f.Arg(0))
+	}
+	return nil
+}
+
+// parseSchedule reads "5s,1m,10m" into durations.
+func parseSchedule(s string) ([]time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("retry schedule: %q is not a duration like 5s or 10m", part)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}

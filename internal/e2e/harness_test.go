@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/brokertest"
+	"github.com/hookstream/hookstream/internal/egress"
+	"github.com/hookstream/hookstream/internal/pipeline"
+	"github.com/hookstream/hookstream/sender"
+)
+
+const testToken = "hs_test_token_for_e2e_tests_only"
+
+// env is one running pipeline.
+type env struct {
+	t      *testing.T
+	srv    *server.Server
+	b      *broker.Broker
+	p      *pipeline.Pipeline
+	api    *httptest.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type options struct {
+	dir      string
+	roles    pipeline.Roles
+	schedule []time.Duration
+}
+
+// start runs a pipeline on a fresh (or, with opts.dir, an existing) store.
+func start(t *testing.T, opts options) *env {
+	t.Helper()
+	if opts.schedule == nil {
+		opts.schedule = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}
+	}
+	e := &env{t: t, done: make(chan error, 1)}
+	e.srv = brokertest.Server(t, opts.dir)
+	e.b = brokertest.Open(t, e.srv, broker.Topology{})
+	p, err := pipeline.New(pipeline.Config{
+		Broker: e.b,
+		Roles:  opts.roles,
+		API:    api.Config{Addr: "127.0.0.1:0", AdminToken: "admin"},
+		Sender: sender.Config{Workers: 8, Timeout: 2 * time.Second, RetrySchedule: opts.schedule, Egress: egress.Policy{AllowLoopback: true}},
+	})
+	require.NoError(t, err)
+	e.p = p
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() { e.done <- p.Run(ctx) }()
+	if p.API != nil {
+		_, err = p.API.EnsureTenant(ctx, "default", "Default", testToken)
+		require.NoError(t, err)
+		e.api = httptest.NewServer(p.Handler())
+		t.Cleanup(e.api.Close)
+	}
+	select {
+	case <-p.Index.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("index not ready")
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// stop cancels the pipeline and waits (at most 30 s) for it to drain.
+func (e *env) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	e.cancel = nil
+	select {
+	case err := <-e.done:
+		require.NoError(e.t, err)
+	case <-time.After(30 * time.Second):
+		e.t.Fatal("pipeline did not stop within 30s")
+	}
+}
+
+// call makes an API request with the default tenant's token and decodes the
+// JSON answer into out (when not nil). It returns the status code.
+func (e *env) call(method, path string, body any, out any) int {
+	e.t.Helper()
+	return callAPI(e.t, e.api.URL, testToken, method, path, body, out)
+}
+
+func callAPI(t *testing.T, base, token, method, path string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil && len(raw) > 0 {
+		require.NoError(t, json.Unmarshal(raw, out), string(raw))
+	}
+	return resp.StatusCode
+}
+
+type createdWebhook struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
+
+func (e *env) createWebhook(url string, events []string, extra map[string]any) createdWebhook {
+	e.t.Helper()
+	body := map[string]any{"name": "test", "url": url, "events": events}
+	for k, v := range extra {
+		body[k] = v
+	}
+	var w createdWebhook
+	code := e.call(http.MethodPost, "/v1/webhooks", body, &w)
+	require.Equal(e.t, http.StatusCreated, code)
+	require.NotEmpty(e.t, w.ID)
+	require.NotEmpty(e.t, w.Secret)
+	return w
+}
+
+// request is what a receiver got.
+type request struct {
+	Header http.Header
+	Body   []byte
+	Event  struct {
+		ID    string          `json:"id"`
+		Type  string          `json:"type"`
+		OrgID string          `json:"org_id"`
+		Data  json.RawMessage `json:"data"`
+	}
+}
+
+// receiver is an httptest server that records every request. respond, when
+// set, picks the status for the n-th request (1-based); the default is 200.
+type receiver struct {
+	*httptest.Server
+	mu      sync.Mutex
+	got     []request
+	arrived chan request
+	respond func(n int, r request) int
+}
+
+func newReceiver(t *testing.T, respond func(n int, r request) int) *receiver {
+	rc := &receiver{arrived: make(chan request, 10_000), respond: respond}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req := request{Header: r.Header.Clone(), Body: body}
+		_ = json.Unmarshal(body, &req.Event)
+		rc.mu.Lock()
+		rc.got = append(rc.got, req)
+		n := len(rc.got)
+		rc.mu.Unlock()
+		status := http.StatusOK
+		if rc.respond != nil {
+			status = rc.respond(n, req)
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"ok":true}`))
+		rc.arrived <- req
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// next waits for the next request whose event type is not webhook.ping.
+func (rc *receiver) next(t *testing.T) request {
+	t.Helper()
+	for {
+		select {
+		case r := <-rc.arrived:
+			if r.Event.Type == "webhook.ping" {
+				continue
+			}
+			return r
+		case <-time.After(15 * time.Second):
+			t.Fatal("timed out waiting for a delivery")
+		}
+	}
+}
+
+// none checks that nothing but pings arrives while the barrier function
+// runs to completion (the barrier proves the pipeline has moved on).
+func (rc *receiver) count(eventType string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for _, r := range rc.got {
+		if r.Event.Type == eventType {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,146 @@
+// Package pipeline wires Hookstream's components onto one broker connection:
+// the subscription index, the router, the sender pool and the API. `hookstream
+// dev`, the end-to-end tests and the benchmark build the whole flow with it;
+// the single-role commands pick parts of it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/service"
+	"github.com/hookstream/hookstream/producer"
+	"github.com/hookstream/hookstream/router"
+	"github.com/hookstream/hookstream/sender"
+	"github.com/hookstream/hookstream/subscription"
+)
+
+// Roles selects which components run.
+type Roles struct {
+	API, Router, Sender bool
+}
+
+// AllRoles runs everything (hookstream dev).
+var AllRoles = Roles{API: true, Router: true, Sender: true}
+
+// Config configures a Pipeline.
+type Config struct {
+	// Broker is the JetStream connection. Required.
+	Broker *broker.Broker
+	// Roles to run. Optional; zero means AllRoles.
+	Roles Roles
+	// API configures the management API; Broker, Store and Producer are filled
+	// in. Optional.
+	API api.Config
+	// Sender configures the sender pool; JS and Webhooks are filled in. Optional.
+	Sender sender.Config
+	// Router configures the router; JS and Matcher are filled in. Optional.
+	Router router.Config
+	// Logger. Optional; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Pipeline is a wired set of components.
+type Pipeline struct {
+	Index    *subscription.Index
+	Store    *subscription.KVStore
+	Producer *producer.Producer
+	Router   *router.Router
+	Sender   *sender.Sender
+	API      *api.Server
+
+	runners []service.Named
+}
+
+// New builds the components; Run starts them.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Broker == nil {
+		return nil, errors.New("pipeline: Config.Broker is required")
+	}
+	if cfg.Roles == (Roles{}) {
+		cfg.Roles = AllRoles
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	b := cfg.Broker
+	p := &Pipeline{
+		Index: subscription.NewIndex(b.Webhooks, logger),
+		Store: subscription.NewKVStore(b.Webhooks),
+	}
+	var err error
+	if p.Producer, err = producer.New(producer.Config{JS: b.JS}); err != nil {
+		return nil, err
+	}
+	p.runners = append(p.runners, service.Named{Name: "subscription index", Runner: p.Index})
+	if cfg.Roles.Router {
+		rc := cfg.Router
+		rc.JS, rc.Matcher = b.JS, p.Index
+		rc.Logger = cmpLogger(rc.Logger, logger)
+		if p.Router, err = router.New(rc); err != nil {
+			return nil, err
+		}
+		p.runners = append(p.runners, service.Named{Name: "router", Runner: afterReady(p.Index, p.Router)})
+	}
+	if cfg.Roles.Sender {
+		sc := cfg.Sender
+		sc.JS, sc.Webhooks = b.JS, p.Index
+		sc.Logger = cmpLogger(sc.Logger, logger)
+		if p.Sender, err = sender.New(sc); err != nil {
+			return nil, err
+		}
+		p.runners = append(p.runners, service.Named{Name: "sender", Runner: afterReady(p.Index, p.Sender)})
+	}
+	if cfg.Roles.API {
+		ac := cfg.API
+		ac.Broker, ac.Store, ac.Producer = b, p.Store, p.Producer
+		ac.Logger = cmpLogger(ac.Logger, logger)
+		if p.API, err = api.New(ac); err != nil {
+			return nil, err
+		}
+		p.runners = append(p.runners, service.Named{Name: "api", Runner: p.API})
+	}
+	return p, nil
+}
+
+// Run runs the components until ctx is done or one fails, then drains them.
+func (p *Pipeline) Run(ctx context.Context) error {
+	return service.Group(ctx, p.runners...)
+}
+
+// afterReady starts r once the subscription index has loaded, so the router
+// never routes against a half-loaded index.
+func afterReady(ix *subscription.Index, r service.Runner) service.Runner {
+	return service.RunnerFunc(func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ix.Ready():
+		case <-time.After(time.Minute):
+			return fmt.Errorf("subscription index not loaded after a minute")
+		}
+		return r.Run(ctx)
+	})
+}
+
+func cmpLogger(a, b *slog.Logger) *slog.Logger {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Handler returns the API's HTTP handler, or nil without the API role.
+func (p *Pipeline) Handler() http.Handler {
+	if p.API == nil {
+		return nil
+	}
+	return p.API.Handler()
+}
