@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -48,6 +50,9 @@ func Validate(ev *Event) error {
 	}
 	if len(ev.OrgID) > MaxOrgIDBytes {
 		return invalid("org_id", "must be at most %d bytes", MaxOrgIDBytes)
+	}
+	if !utf8.ValidString(ev.OrgID) || strings.ContainsFunc(ev.OrgID, unicode.IsControl) {
+		return invalid("org_id", "must be UTF-8 text without control characters")
 	}
 	if ev.OrgID == "" && entry.Family != ReservedFamily {
 		return invalid("org_id", "is required")

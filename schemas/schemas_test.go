@@ -1,0 +1,199 @@
+package schemas_test
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookstream/hookstream/schemas"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+var (
+	at      = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
+	started = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// examples holds one typed data value per catalog type: each must validate
+// against its JSON Schema, and its JSON as a receiver gets it is pinned in
+// testdata/<type>.json.
+var examples = map[string]any{
+	schemas.TypeSyncStarted: schemas.SyncData{SyncSessionID: "ss_1", HRMS: "darwinbox", OrgName: "Acme India",
+		Status: "started", StartedAt: &started},
+	schemas.TypeSyncCompleted: schemas.SyncData{SyncSessionID: "ss_1", HRMS: "darwinbox", OrgName: "Acme India",
+		Status: "completed", RecordCount: 1250, NewRecords: 12, UpdatedRecords: 40, StartedAt: &started, CompletedAt: &at},
+	schemas.TypeSyncFailed: schemas.SyncData{SyncSessionID: "ss_2", HRMS: "keka", Status: "failed",
+		Error: &schemas.SyncError{Code: "auth_failed", Message: "the HRMS rejected the credentials"}},
+	schemas.TypeEmployeeCreated: schemas.EmployeeData{SyncSessionID: "ss_1", HRMS: "darwinbox", WebhookCounter: 1, RecordCount: 1,
+		Records: []schemas.Employee{{ID: "emp_1", RemoteID: "D-1001", FirstName: "Asha", LastName: "Kumar",
+			Email: "asha@acme.example", EmploymentStatus: "active", JobTitle: "Engineer", Department: "R&D",
+			StartDate: "2024-01-15", CustomFields: map[string]any{"grade": "L3"}}}},
+	schemas.TypeEmployeeUpdated: schemas.EmployeeData{SyncSessionID: "ss_1", HRMS: "darwinbox", WebhookCounter: 2, RecordCount: 1,
+		Records: []schemas.Employee{{ID: "emp_2", JobTitle: "Senior Engineer", ManagerID: "emp_9"}}},
+	schemas.TypeEmployeeDeleted: schemas.EmployeeData{SyncSessionID: "ss_1", HRMS: "darwinbox", WebhookCounter: 3, RecordCount: 1,
+		Records: []schemas.Employee{{ID: "emp_3", EmploymentStatus: "terminated", TerminationDate: "2026-03-01"}}},
+	schemas.TypeDataModelChanged: schemas.DataModelData{HRMS: "bamboohr", Model: "employee", SyncSessionID: "ss_1",
+		Changes: []schemas.FieldChange{{Field: "cost_center", Change: "added", DataType: "string"}}},
+	schemas.TypeConnectionInvited: schemas.ConnectionData{ConnectionID: "conn_1", HRMS: "darwinbox", OrgName: "Acme India",
+		RemoteOrgID: "acme-42", InvitedBy: "hr@acme.example", At: &at},
+	schemas.TypeConnectionAccepted: schemas.ConnectionData{ConnectionID: "conn_1", AcceptedBy: "it@acme.example", At: &at},
+	schemas.TypeConnectionTerminated: schemas.ConnectionData{ConnectionID: "conn_1", TerminatedBy: "it@acme.example",
+		RemoteOrgID: "acme-42", At: &at},
+	schemas.TypePayrollSubmitted: schemas.PayrollData{PayrollID: "pay_1", UserID: "user_1", AccountID: nil,
+		DocumentExternalID: ptr("doc_77"), DocumentFilename: ptr("payslip-2026-02.pdf"), PeriodStart: "2026-02-01",
+		PeriodEnd: "2026-02-28", Currency: "EUR", GrossPay: 4200.5, NetPay: 3100.25, SubmittedAt: &at},
+	schemas.TypeClockingCreated: schemas.ClockingData{Action: "created",
+		Clocking: schemas.Clocking{ID: "CLOCKING-ID-123", DriverID: "DRIVER-ID-123", ClockingTimestamp: "2018-01-01T09:01:53", IsClockIn: true}},
+	schemas.TypeClockingUpdated: schemas.ClockingData{Action: "updated",
+		Clocking: schemas.Clocking{ID: "CLOCKING-ID-123", DriverID: "DRIVER-ID-123", ClockingTimestamp: "2018-01-01T17:30:00"}},
+	schemas.TypeWebhookPing: schemas.PingData{WebhookID: "wh_1", Message: "ping"},
+	schemas.TypeWebhookTest: schemas.PingData{WebhookID: "wh_1", Message: "test"},
+}
+
+func exampleEvent(t *testing.T, typ string) schemas.Event {
+	t.Helper()
+	data, ok := examples[typ]
+	require.True(t, ok, "no example for %s: add one", typ)
+	raw, err := json.Marshal(data)
+	require.NoError(t, err)
+	org := "org_42"
+	if typ == schemas.TypeWebhookPing || typ == schemas.TypeWebhookTest {
+		org = ""
+	}
+	return schemas.Event{ID: "evt_0190f1a2b3c4", Type: typ, TenantID: "acme", OrgID: org, OccurredAt: at, Data: raw}
+}
+
+// TestGolden pins the JSON a receiver gets for every type of the catalog.
+// Refresh with: go test ./schemas -run TestGolden -update
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("jsonschema", "*.json"))
+	require.NoError(t, err)
+	require.Len(t, examples, len(files), "one example per type of the built-in catalog")
+	for _, et := range schemas.Catalog() {
+		if _, builtIn := examples[et.Name]; !builtIn {
+			continue // registered at run time by another test
+		}
+		t.Run(et.Name, func(t *testing.T) {
+			t.Parallel()
+			ev := exampleEvent(t, et.Name)
+			require.NoError(t, schemas.Validate(&ev), "the typed example validates against the JSON Schema")
+			var pretty json.RawMessage = schemas.AppendJSON(nil, &ev, true)
+			got, err := json.MarshalIndent(pretty, "", "  ")
+			require.NoError(t, err)
+			got = append(got, '\n')
+			path := filepath.Join("testdata", et.Name+".json")
+			if *update {
+				require.NoError(t, os.WriteFile(path, got, 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run with -update to create it")
+			require.Equal(t, string(want), string(got))
+
+			// The rendered JSON decodes back to the same event.
+			var back schemas.Event
+			require.NoError(t, json.Unmarshal(schemas.AppendJSON(nil, &ev, true), &back))
+			require.Equal(t, ev, back)
+		})
+	}
+}
+
+func TestThinEventLeavesOutData(t *testing.T) {
+	t.Parallel()
+	ev := exampleEvent(t, schemas.TypeSyncStarted)
+	require.JSONEq(t,
+		`{"id":"evt_0190f1a2b3c4","type":"sync.started","tenant_id":"acme","org_id":"org_42","occurred_at":"2026-03-14T09:26:53.589Z"}`,
+		string(schemas.AppendJSON(nil, &ev, false)))
+}
+
+func TestAppendJSONEscapes(t *testing.T) {
+	t.Parallel()
+	ev := schemas.Event{ID: `a"b\c<`, Type: "sync.started", TenantID: "t", OrgID: "ørg\n", OccurredAt: at}
+	var back schemas.Event
+	require.NoError(t, json.Unmarshal(schemas.AppendJSON(nil, &ev, true), &back))
+	require.Equal(t, ev, back)
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	t.Parallel()
+	valid := func() schemas.Event { return exampleEvent(t, schemas.TypeEmployeeCreated) }
+	cases := []struct {
+		name  string
+		edit  func(*schemas.Event)
+		field string
+	}{
+		{"bad id", func(e *schemas.Event) { e.ID = "has space" }, "id"},
+		{"missing type", func(e *schemas.Event) { e.Type = "" }, "type"},
+		{"unknown type", func(e *schemas.Event) { e.Type = "employee.promoted" }, "type"},
+		{"bad tenant", func(e *schemas.Event) { e.TenantID = "a.b" }, "tenant_id"},
+		{"missing org", func(e *schemas.Event) { e.OrgID = "" }, "org_id"},
+		{"org not UTF-8", func(e *schemas.Event) { e.OrgID = "o\xff" }, "org_id"},
+		{"org with newline", func(e *schemas.Event) { e.OrgID = "o\n" }, "org_id"},
+		{"missing occurred_at", func(e *schemas.Event) { e.OccurredAt = time.Time{} }, "occurred_at"},
+		{"data not an object", func(e *schemas.Event) { e.Data = json.RawMessage(`[1]`) }, "data"},
+		{"data not JSON", func(e *schemas.Event) { e.Data = json.RawMessage(`{"a":`) }, "data"},
+		{"missing required", func(e *schemas.Event) {
+			e.Data = json.RawMessage(`{"sync_session_id":"s","records":[]}`)
+		}, "data.webhook_counter"},
+		{"wrong type", func(e *schemas.Event) {
+			e.Data = json.RawMessage(`{"sync_session_id":"s","webhook_counter":"one","records":[]}`)
+		}, "data.webhook_counter"},
+		{"nested", func(e *schemas.Event) {
+			e.Data = json.RawMessage(`{"sync_session_id":"s","webhook_counter":1,"records":[{"id":"a"},{"first_name":"x"}]}`)
+		}, "data.records.1.id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ev := valid()
+			tc.edit(&ev)
+			err := schemas.Validate(&ev)
+			var verr *schemas.ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, tc.field, verr.Field, verr.Error())
+			require.NotEmpty(t, verr.Message)
+		})
+	}
+	ev := valid()
+	require.NoError(t, schemas.Validate(&ev))
+}
+
+func TestRegisterAddsATypeToTheCatalog(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, schemas.Register(schemas.EventType{Name: "leave.requested", Description: "test"}))
+	et, ok := schemas.LookupType("leave.requested")
+	require.True(t, ok)
+	require.Equal(t, "leave", et.Family)
+	require.Contains(t, schemas.Families(), "leave")
+	require.Error(t, schemas.Register(schemas.EventType{Name: "leave.requested"}), "no duplicates")
+	require.Error(t, schemas.Register(schemas.EventType{Name: "NotDotted"}))
+	ev := schemas.Event{ID: "e1", Type: "leave.requested", TenantID: "t", OrgID: "o", OccurredAt: at}
+	require.NoError(t, schemas.Validate(&ev))
+}
+
+func TestMatchesType(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"*", "sync.started", true},
+		{"*", "anything.new", true},
+		{"sync.*", "sync.started", true},
+		{"sync.*", "syncx.started", false},
+		{"sync.*", "employee.created", false},
+		{"sync.started", "sync.started", true},
+		{"sync.started", "sync.completed", false},
+	}
+	for _, tc := range cases {
+		require.Equal(t, tc.want, schemas.MatchesType(tc.pattern, tc.typ), "%s ~ %s", tc.pattern, tc.typ)
+	}
+}
