@@ -28,10 +28,10 @@ deliveries finish (bounded by --timeout) and leaves the rest for redelivery.`
 
 type devConfig struct {
 	data, natsListen, httpAddr, token, adminToken string
-	workers                                        int
-	timeout                                        time.Duration
-	retrySchedule                                  string
-	logFormat, logLevel                            string
+	workers                                       int
+	timeout                                       time.Duration
+	retrySchedule                                 string
+	logFormat, logLevel                           string
 }
 
 func runDev(ctx context.Context, args []string, stdio IO) error {
