@@ -200,7 +200,12 @@ func TestAlwaysFailingEndsInDeadLetters(t *testing.T) {
 	require.Equal(t, e.p.Sender.MaxAttempts(), rc.count("sync.started"))
 
 	ctx := context.Background()
-	dl := lastMsg(t, e, broker.StreamDeadLetters, broker.DeadLetterSubject("default", wh.ID))
+	// The webhook.ping failed too and is dead-lettered beside our event.
+	dl := findMsg(t, e, broker.StreamDeadLetters, broker.DeadLetterSubject("default", wh.ID), func(m *jetstream.RawStreamMsg) bool {
+		var letter schemas.DeadLetter
+		require.NoError(t, schemas.Unmarshal(m.Data, &letter))
+		return letter.Delivery.EventID == id
+	})
 	var letter schemas.DeadLetter
 	require.NoError(t, schemas.Unmarshal(dl.Data, &letter))
 	require.Equal(t, schemas.DeliveryID(id, wh.ID), letter.Delivery.ID)
@@ -217,13 +222,20 @@ func TestAlwaysFailingEndsInDeadLetters(t *testing.T) {
 	require.Zero(t, info.State.Msgs)
 }
 
-func lastMsg(t *testing.T, e *env, stream, subject string) *jetstream.RawStreamMsg {
+// findMsg returns the first message on subject in stream that match accepts.
+func findMsg(t *testing.T, e *env, stream, subject string, match func(*jetstream.RawStreamMsg) bool) *jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := e.b.JS.Stream(context.Background(), stream)
+	ctx := context.Background()
+	s, err := e.b.JS.Stream(ctx, stream)
 	require.NoError(t, err)
-	m, err := s.GetLastMsgForSubject(context.Background(), subject)
-	require.NoError(t, err)
-	return m
+	for seq := uint64(1); ; seq++ {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		require.NoError(t, err, "no matching message on %s", subject)
+		if match(m) {
+			return m
+		}
+		seq = m.Sequence
+	}
 }
 
 func TestMalformedEventsAreQuarantinedAndThePipelineFlows(t *testing.T) {
