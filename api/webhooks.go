@@ -125,7 +125,7 @@ func (s *Server) newWebhook(req *createWebhookRequest, tenantID string) (*schema
 	if sig.Preset == "" && sig.Algorithm == "" && sig.Header == "" && (sig.Encoding != "" || sig.Prefix != "") {
 		return nil, "", invalid("signature", "explicit options need at least a header (and an algorithm, default sha256)")
 	}
-	signer, err := signature.New(sig)
+	signer, err := signature.New(signature.Config(sig))
 	if err != nil {
 		return nil, "", invalid("signature", "%s", strings.TrimPrefix(err.Error(), "signature: "))
 	}

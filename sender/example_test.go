@@ -41,7 +41,7 @@ func Example() {
 	got := make(chan string, 1)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		verifier, _ := signature.New(schemas.SignatureConfig{})
+		verifier, _ := signature.New(signature.Config{})
 		verr := verifier.Verify(r.Header, body, time.Now(), secret)
 		var ev schemas.Event
 		_ = json.Unmarshal(body, &ev)

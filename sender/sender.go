@@ -89,7 +89,7 @@ type Sender struct {
 	schedule []time.Duration
 	excerpt  int
 
-	signers sync.Map // schemas.SignatureConfig -> *signature.Signer
+	signers sync.Map // signature.Config -> *signature.Signer
 	ciphers sync.Map // base64 key -> *signature.Cipher
 
 	attempts, delivered, retried, deadLettered, dropped atomic.Uint64
@@ -301,7 +301,7 @@ func (r result) describe() string {
 
 func (w *worker) post(ctx context.Context, wh *schemas.Webhook, d *schemas.Delivery, at time.Time) result {
 	s := w.s
-	signer, err := s.signer(wh.Signature)
+	signer, err := s.signer(signature.Config(wh.Signature))
 	if err != nil {
 		return result{outcome: schemas.OutcomeError, errMsg: "signature configuration: " + err.Error()}
 	}
@@ -388,7 +388,7 @@ func describeErr(err error) string {
 	}
 }
 
-func (s *Sender) signer(cfg schemas.SignatureConfig) (*signature.Signer, error) {
+func (s *Sender) signer(cfg signature.Config) (*signature.Signer, error) {
 	if v, ok := s.signers.Load(cfg); ok {
 		return v.(*signature.Signer), nil
 	}

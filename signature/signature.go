@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hookstream/hookstream/schemas"
 )
 
 // Standard Webhooks header names.
@@ -47,9 +45,26 @@ var (
 	ErrSecret = errors.New("signature: malformed secret")
 )
 
+// Config chooses a scheme: a Preset name, or the explicit options of an HMAC
+// over the body. It has the fields (and JSON names) of a webhook's
+// "signature" object, so schemas.SignatureConfig converts to it directly.
+type Config struct {
+	// Preset is "standard", "tartan", "bindbee", "trutac" or "teal". Empty
+	// with no explicit options means "standard".
+	Preset string `json:"preset,omitempty"`
+	// Algorithm is sha1, sha256 (default) or sha512.
+	Algorithm string `json:"algorithm,omitempty"`
+	// Encoding of the MAC: hex (default) or base64.
+	Encoding string `json:"encoding,omitempty"`
+	// Header carries the signature.
+	Header string `json:"header,omitempty"`
+	// Prefix is written before the encoded MAC, such as "sha1=".
+	Prefix string `json:"prefix,omitempty"`
+}
+
 // Presets maps each preset name to its configuration. "standard" is the
 // Standard Webhooks scheme; the others are HMACs over the body as sent.
-var Presets = map[string]schemas.SignatureConfig{
+var Presets = map[string]Config{
 	"standard": {Preset: "standard"},
 	"tartan":   {Algorithm: "sha256", Encoding: "hex", Header: "tartan-signature"},
 	"bindbee":  {Algorithm: "sha256", Encoding: "hex", Header: "X-Bindbee-Webhook-Signature"},
@@ -70,7 +85,7 @@ type Signer struct {
 
 // New returns the signer for cfg: a preset name, or explicit options. The zero
 // config is the standard preset.
-func New(cfg schemas.SignatureConfig) (*Signer, error) {
+func New(cfg Config) (*Signer, error) {
 	name := cfg.Preset
 	if name == "" && cfg.Algorithm == "" && cfg.Header == "" {
 		name = "standard"
@@ -204,6 +219,10 @@ func standardMAC(key []byte, msgID, ts string, body []byte) string {
 // if any matches, comparing in constant time. For Standard Webhooks it also
 // requires the timestamp within DefaultTolerance of now.
 func (s *Signer) Verify(h http.Header, body []byte, now time.Time, secrets ...string) error {
+	return s.verify(h, body, now, DefaultTolerance, secrets)
+}
+
+func (s *Signer) verify(h http.Header, body []byte, now time.Time, tolerance time.Duration, secrets []string) error {
 	if !s.standard {
 		got := h.Get(s.header)
 		if got == "" {
@@ -224,7 +243,7 @@ func (s *Signer) Verify(h http.Header, body []byte, now time.Time, secrets ...st
 	if err != nil {
 		return fmt.Errorf("%w: %s is not a number", ErrTimestamp, HeaderTimestamp)
 	}
-	if math.Abs(float64(now.Unix()-ts)) > DefaultTolerance.Seconds() {
+	if math.Abs(float64(now.Unix()-ts)) > tolerance.Seconds() {
 		return ErrTimestamp
 	}
 	for _, sec := range secrets {

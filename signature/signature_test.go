@@ -8,7 +8,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/signature"
 )
 
@@ -28,7 +27,7 @@ func TestPresetKnownAnswers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.preset, func(t *testing.T) {
 			t.Parallel()
-			s, err := signature.New(schemas.SignatureConfig{Preset: tc.preset})
+			s, err := signature.New(signature.Config{Preset: tc.preset})
 			require.NoError(t, err)
 			h := http.Header{}
 			require.NoError(t, s.Sign(h, "msg_1", time.Now(), body, []string{"my_secret_key"}))
@@ -43,7 +42,7 @@ func TestPresetKnownAnswers(t *testing.T) {
 // The example of the Standard Webhooks specification.
 func TestStandardKnownAnswer(t *testing.T) {
 	t.Parallel()
-	s, err := signature.New(schemas.SignatureConfig{})
+	s, err := signature.New(signature.Config{})
 	require.NoError(t, err)
 	require.True(t, s.Standard())
 	ts := time.Unix(1614265330, 0)
@@ -59,7 +58,7 @@ func TestStandardKnownAnswer(t *testing.T) {
 
 func TestStandardRotationSignsWithEverySecret(t *testing.T) {
 	t.Parallel()
-	s, err := signature.New(schemas.SignatureConfig{Preset: "standard"})
+	s, err := signature.New(signature.Config{Preset: "standard"})
 	require.NoError(t, err)
 	oldSecret, newSecret := s.NewSecret(), s.NewSecret()
 	h := http.Header{}
@@ -77,7 +76,7 @@ func TestStandardRotationSignsWithEverySecret(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []schemas.SignatureConfig{
+	for _, cfg := range []signature.Config{
 		{Preset: "nope"},
 		{Algorithm: "md5", Header: "X-Sig"},
 		{Algorithm: "sha256", Encoding: "base32", Header: "X-Sig"},
@@ -86,13 +85,13 @@ func TestConfigErrors(t *testing.T) {
 		_, err := signature.New(cfg)
 		require.ErrorIs(t, err, signature.ErrConfig, "%+v", cfg)
 	}
-	s, err := signature.New(schemas.SignatureConfig{Algorithm: "sha512", Encoding: "base64", Header: "X-Sig", Prefix: "v="})
+	s, err := signature.New(signature.Config{Algorithm: "sha512", Encoding: "base64", Header: "X-Sig", Prefix: "v="})
 	require.NoError(t, err)
 	h := http.Header{}
 	require.NoError(t, s.Sign(h, "m", time.Now(), []byte("x"), []string{"secret-123"}))
 	require.Regexp(t, `^v=[A-Za-z0-9+/]{86}==$`, h.Get("X-Sig"))
 
-	std, _ := signature.New(schemas.SignatureConfig{})
+	std, _ := signature.New(signature.Config{})
 	require.ErrorIs(t, std.CheckSecret("not-whsec"), signature.ErrSecret)
 	require.ErrorIs(t, std.CheckSecret("whsec_!!!"), signature.ErrSecret)
 	require.NoError(t, std.CheckSecret(std.NewSecret()))
@@ -102,7 +101,7 @@ func BenchmarkSign(b *testing.B) {
 	body := make([]byte, 1024)
 	for _, preset := range []string{"standard", "tartan", "trutac", "teal"} {
 		b.Run(preset, func(b *testing.B) {
-			s, _ := signature.New(schemas.SignatureConfig{Preset: preset})
+			s, _ := signature.New(signature.Config{Preset: preset})
 			secrets := []string{s.NewSecret()}
 			h := http.Header{}
 			now := time.Now()
