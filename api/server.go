@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/producer"
+	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -51,7 +52,11 @@ type Config struct {
 	// URL has been checked to be absolute http or https with a host; its
 	// error message is shown to the client. Optional; default accepts any
 	// such URL.
-	CheckURL func(u *url.URL) error
+	CheckURL func(ctx context.Context, u *url.URL) error
+	// Client sends the test deliveries of POST /v1/webhooks/{id}/test, the
+	// same way senders do. Optional; default sender.NewClient with the
+	// default (strict) egress policy.
+	Client *sender.Client
 }
 
 // Server is the management API. Handler serves it; Run listens on Addr.
@@ -64,7 +69,8 @@ type Server struct {
 	maxBody    int64
 	logger     *slog.Logger
 	now        func() time.Time
-	checkURL   func(*url.URL) error
+	checkURL   func(context.Context, *url.URL) error
+	client     *sender.Client
 
 	tokens  *tokenCache
 	handler http.Handler
@@ -97,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 		logger:     cfg.Logger,
 		now:        cfg.Now,
 		checkURL:   cfg.CheckURL,
+		client:     cfg.Client,
 		tokens:     newTokenCache(tokenCacheSize, tokenCacheTTL),
 		listening:  make(chan struct{}),
 	}
@@ -106,6 +113,9 @@ func New(cfg Config) (*Server, error) {
 	s.logger = s.logger.With("component", "api")
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.client == nil {
+		s.client = sender.NewClient(sender.ClientConfig{})
 	}
 	s.handler = s.routes()
 	return s, nil

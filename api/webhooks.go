@@ -78,7 +78,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	wh, secret, err := s.newWebhook(&req, tenantID)
+	wh, secret, err := s.newWebhook(r.Context(), &req, tenantID)
 	if err != nil {
 		return err
 	}
@@ -103,11 +103,11 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 
 // newWebhook validates req and returns the webhook to store with its
 // signing secret. Errors are *Error naming the field at fault.
-func (s *Server) newWebhook(req *createWebhookRequest, tenantID string) (*schemas.Webhook, string, error) {
+func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tenantID string) (*schemas.Webhook, string, error) {
 	if err := checkName(req.Name); err != nil {
 		return nil, "", err
 	}
-	if err := s.checkWebhookURL(req.URL); err != nil {
+	if err := s.checkWebhookURL(ctx, req.URL); err != nil {
 		return nil, "", err
 	}
 	events, err := checkEvents(req.Events)
@@ -170,7 +170,7 @@ func (s *Server) newWebhook(req *createWebhookRequest, tenantID string) (*schema
 
 // checkWebhookURL accepts an absolute http or https URL with a host that
 // passes the destination policy.
-func (s *Server) checkWebhookURL(raw string) error {
+func (s *Server) checkWebhookURL(ctx context.Context, raw string) error {
 	switch {
 	case raw == "":
 		return invalid("url", "is required")
@@ -188,7 +188,7 @@ func (s *Server) checkWebhookURL(raw string) error {
 		return invalid("url", "must have a host")
 	}
 	if s.checkURL != nil {
-		if err := s.checkURL(u); err != nil {
+		if err := s.checkURL(ctx, u); err != nil {
 			return invalid("url", "is not allowed: %s", err.Error())
 		}
 	}

@@ -115,7 +115,7 @@ func TestWebhookWildcardReplacesOtherEvents(t *testing.T) {
 func TestCreateWebhookValidation(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, func(c *api.Config) {
-		c.CheckURL = func(u *url.URL) error {
+		c.CheckURL = func(_ context.Context, u *url.URL) error {
 			if u.Hostname() == "forbidden.example.com" {
 				return errors.New("private destination")
 			}

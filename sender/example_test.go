@@ -57,7 +57,8 @@ func Example() {
 	})
 	index := subscription.NewIndex(b.Webhooks, nil)
 	r, _ := router.New(router.Config{JS: b.JS, Matcher: index})
-	s, _ := sender.New(sender.Config{JS: b.JS, Webhooks: index, Egress: egress.Policy{AllowLoopback: true}})
+	s, _ := sender.New(sender.Config{JS: b.JS, Webhooks: index,
+		Client: sender.NewClient(sender.ClientConfig{Egress: egress.Policy{AllowLoopback: true}})})
 	done := make(chan struct{}, 3)
 	go func() { _ = index.Run(ctx); done <- struct{}{} }()
 	<-index.Ready()

@@ -1,15 +1,11 @@
 package sender
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,9 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/broker"
-	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/schemas"
-	"github.com/hookstream/hookstream/signature"
 )
 
 // Webhooks resolves the webhook a delivery is for: found is false when the
@@ -46,22 +40,13 @@ type Config struct {
 	Webhooks Webhooks
 	// Workers is the number of concurrent deliveries. Optional; default 64.
 	Workers int
-	// Timeout bounds one HTTP attempt, from dial to the end of the response
-	// excerpt. It must stay below the consumer's AckWait. Optional; default 15s.
-	Timeout time.Duration
+	// Client makes the HTTP attempts; its Timeout must stay below the
+	// consumer's AckWait. Optional; default NewClient(ClientConfig{}) sized
+	// for Workers.
+	Client *Client
 	// RetrySchedule is the wait before each retry. Optional; default
 	// DefaultRetrySchedule.
 	RetrySchedule []time.Duration
-	// ResponseExcerpt is how many bytes of a response body are logged.
-	// Optional; default 1024.
-	ResponseExcerpt int
-	// Egress refuses destinations by address at connect time. Optional; the
-	// zero policy refuses loopback, private and link-local addresses.
-	Egress egress.Policy
-	// Client sends the requests. Optional; the default does not follow
-	// redirects, keeps connections alive and dials through Egress. A custom
-	// client bypasses Egress.
-	Client *http.Client
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Optional; default time.Now.
@@ -81,16 +66,11 @@ type Stats struct {
 type Sender struct {
 	js       jetstream.JetStream
 	webhooks Webhooks
-	client   *http.Client
+	client   *Client
 	logger   *slog.Logger
 	now      func() time.Time
 	workers  int
-	timeout  time.Duration
 	schedule []time.Duration
-	excerpt  int
-
-	signers sync.Map // signature.Config -> *signature.Signer
-	ciphers sync.Map // base64 key -> *signature.Cipher
 
 	attempts, delivered, retried, deadLettered, dropped atomic.Uint64
 }
@@ -102,13 +82,10 @@ func New(cfg Config) (*Sender, error) {
 	}
 	s := &Sender{
 		js: cfg.JS, webhooks: cfg.Webhooks, client: cfg.Client, logger: cfg.Logger, now: cfg.Now,
-		workers: cfg.Workers, timeout: cfg.Timeout, schedule: cfg.RetrySchedule, excerpt: cfg.ResponseExcerpt,
+		workers: cfg.Workers, schedule: cfg.RetrySchedule,
 	}
 	if s.workers <= 0 {
 		s.workers = 64
-	}
-	if s.timeout <= 0 {
-		s.timeout = 15 * time.Second
 	}
 	if s.schedule == nil {
 		s.schedule = DefaultRetrySchedule
@@ -118,9 +95,6 @@ func New(cfg Config) (*Sender, error) {
 			return nil, fmt.Errorf("sender: negative retry delay %s", d)
 		}
 	}
-	if s.excerpt <= 0 {
-		s.excerpt = 1024
-	}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -129,23 +103,9 @@ func New(cfg Config) (*Sender, error) {
 		s.now = time.Now
 	}
 	if s.client == nil {
-		s.client = NewHTTPClient(s.workers, cfg.Egress)
+		s.client = NewClient(ClientConfig{MaxConnsPerHost: s.workers})
 	}
 	return s, nil
-}
-
-// NewHTTPClient returns the client senders use by default: keep-alive
-// connections sized for the worker pool, every connection checked against
-// policy, and redirects returned, not followed.
-func NewHTTPClient(workers int, policy egress.Policy) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = max(workers*2, 100)
-	tr.MaxIdleConnsPerHost = max(workers, 16)
-	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}).DialContext
-	return &http.Client{
-		Transport:     tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // MaxAttempts is how many times a delivery is tried before it is dead-lettered.
@@ -204,10 +164,8 @@ func (s *Sender) Run(ctx context.Context) error {
 
 // worker holds per-goroutine buffers.
 type worker struct {
-	s       *Sender
-	d       schemas.Delivery
-	buf     []byte
-	excerpt []byte
+	s *Sender
+	d schemas.Delivery
 }
 
 func (w *worker) deliver(msg jetstream.Msg) {
@@ -227,7 +185,7 @@ func (w *worker) deliver(msg jetstream.Msg) {
 	}
 	// The attempt's own context: not the Run context, so shutdown lets an
 	// attempt in progress finish within Timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.client.Timeout()+5*time.Second)
 	defer cancel()
 	wh, found, err := s.webhooks.Webhook(ctx, d.TenantID, d.WebhookID)
 	switch {
@@ -246,24 +204,20 @@ func (w *worker) deliver(msg jetstream.Msg) {
 	}
 
 	at := s.now().UTC()
-	res := w.post(ctx, wh, d, at)
+	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
-	rec := schemas.Attempt{
-		DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType, TenantID: d.TenantID, WebhookID: d.WebhookID,
-		Attempt: attempt, URL: wh.URL, Outcome: res.outcome, StatusCode: res.status, Latency: res.latency,
-		Error: res.errMsg, Response: res.excerpt, At: at,
-	}
-	final := res.outcome != schemas.OutcomeSuccess && attempt >= s.MaxAttempts()
+	rec := NewAttempt(d, wh, attempt, at, &res)
+	final := res.Outcome != schemas.OutcomeSuccess && attempt >= s.MaxAttempts()
 	rec.Final = final
 	s.record(ctx, &rec)
 
 	switch {
-	case res.outcome == schemas.OutcomeSuccess:
+	case res.Outcome == schemas.OutcomeSuccess:
 		s.delivered.Add(1)
 		_ = msg.Ack()
 	case final:
-		reason := fmt.Sprintf("gave up after %d attempts: %s", attempt, res.describe())
-		s.deadLetter(ctx, msg, d, attempt, res.status, res.errMsg, reason)
+		reason := fmt.Sprintf("gave up after %d attempts: %s", attempt, res.Describe())
+		s.deadLetter(ctx, msg, d, attempt, res.StatusCode, res.Error, reason)
 	default:
 		s.retried.Add(1)
 		_ = msg.NakWithDelay(s.backoff(attempt))
@@ -284,132 +238,13 @@ func (s *Sender) backoff(attempt int) time.Duration {
 	return d + jitter
 }
 
-type result struct {
-	outcome schemas.Outcome
-	status  int
-	latency time.Duration
-	errMsg  string
-	excerpt string
-}
-
-func (r result) describe() string {
-	if r.status != 0 {
-		return "HTTP " + strconv.Itoa(r.status)
+// NewAttempt is the delivery-log record of an attempt.
+func NewAttempt(d *schemas.Delivery, wh *schemas.Webhook, attempt int, at time.Time, res *Result) schemas.Attempt {
+	return schemas.Attempt{
+		DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType, TenantID: d.TenantID, WebhookID: d.WebhookID,
+		Attempt: attempt, URL: wh.URL, Outcome: res.Outcome, StatusCode: res.StatusCode, Latency: res.Latency,
+		Error: res.Error, Response: res.Response, At: at,
 	}
-	return r.errMsg
-}
-
-func (w *worker) post(ctx context.Context, wh *schemas.Webhook, d *schemas.Delivery, at time.Time) result {
-	s := w.s
-	signer, err := s.signer(signature.Config(wh.Signature))
-	if err != nil {
-		return result{outcome: schemas.OutcomeError, errMsg: "signature configuration: " + err.Error()}
-	}
-	body, contentType, iv := d.Payload, "application/json", ""
-	if wh.EncryptionKey != "" {
-		c, err := s.cipher(wh.EncryptionKey)
-		if err != nil {
-			return result{outcome: schemas.OutcomeError, errMsg: "encryption key: " + err.Error()}
-		}
-		w.buf, iv, err = c.Encrypt(w.buf[:0], d.Payload)
-		if err != nil {
-			return result{outcome: schemas.OutcomeError, errMsg: err.Error()}
-		}
-		body, contentType = w.buf, "text/plain; charset=utf-8"
-	}
-	reqCtx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, wh.URL, bytes.NewReader(body))
-	if err != nil {
-		return result{outcome: schemas.OutcomeError, errMsg: "bad webhook URL"}
-	}
-	h := req.Header
-	for k, v := range wh.Headers {
-		h.Set(k, v)
-	}
-	h["Content-Type"] = []string{contentType}
-	if iv != "" {
-		h.Set(signature.IVHeader(signer.Preset()), iv)
-	}
-	if signer.Preset() == "trutac" {
-		h["Tt-Hook-Event"] = []string{d.EventType}
-	}
-	h["User-Agent"] = []string{"Hookstream/" + Version}
-	h["Webhook-Id"] = []string{d.ID}
-	h["Webhook-Event-Type"] = []string{d.EventType}
-	if err := signer.Sign(h, d.ID, at, body, wh.ActiveSecrets(at)); err != nil {
-		return result{outcome: schemas.OutcomeError, errMsg: "sign: " + err.Error()}
-	}
-	start := time.Now()
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return result{outcome: schemas.OutcomeError, latency: time.Since(start), errMsg: describeErr(err)}
-	}
-	w.excerpt = w.excerpt[:0]
-	n, _ := io.Copy(&capped{buf: &w.excerpt, max: s.excerpt}, io.LimitReader(resp.Body, int64(s.excerpt)))
-	if n == int64(s.excerpt) {
-		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // let the connection be reused
-	}
-	_ = resp.Body.Close()
-	r := result{status: resp.StatusCode, latency: time.Since(start), excerpt: string(w.excerpt)}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		r.outcome = schemas.OutcomeSuccess
-	} else {
-		r.outcome = schemas.OutcomeFailed
-	}
-	return r
-}
-
-type capped struct {
-	buf *[]byte
-	max int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	room := c.max - len(*c.buf)
-	*c.buf = append(*c.buf, p[:min(room, len(p))]...)
-	return len(p), nil
-}
-
-// describeErr turns a transport error into a short message without the URL
-// (which may carry credentials in its query).
-func describeErr(err error) string {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			err = inner
-		}
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	default:
-		return err.Error()
-	}
-}
-
-func (s *Sender) signer(cfg signature.Config) (*signature.Signer, error) {
-	if v, ok := s.signers.Load(cfg); ok {
-		return v.(*signature.Signer), nil
-	}
-	sg, err := signature.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s.signers.Store(cfg, sg)
-	return sg, nil
-}
-
-func (s *Sender) cipher(key string) (*signature.Cipher, error) {
-	if v, ok := s.ciphers.Load(key); ok {
-		return v.(*signature.Cipher), nil
-	}
-	c, err := signature.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	s.ciphers.Store(key, c)
-	return c, nil
 }
 
 // record logs the attempt to ATTEMPTS and waits for it to be stored.

@@ -32,6 +32,7 @@ type devConfig struct {
 	timeout                                       time.Duration
 	retrySchedule                                 string
 	logFormat, logLevel                           string
+	egressAllow                                   string
 }
 
 func runDev(ctx context.Context, args []string, stdio IO) error {
@@ -45,6 +46,7 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	f.integer(&c.workers, "workers", "HOOKSTREAM_WORKERS", 64, "concurrent deliveries")
 	f.duration(&c.timeout, "timeout", "HOOKSTREAM_TIMEOUT", 15*time.Second, "timeout of one delivery attempt")
 	f.str(&c.retrySchedule, "retry-schedule", "HOOKSTREAM_RETRY_SCHEDULE", "5s,30s,2m,10m", "waits before each retry, comma-separated")
+	f.str(&c.egressAllow, "egress-allow", "HOOKSTREAM_EGRESS_ALLOW", "", "CIDR ranges webhooks may target although not public, comma-separated (loopback is always allowed in dev)")
 	f.str(&c.logFormat, "log-format", "HOOKSTREAM_LOG_FORMAT", "text", "log format: text or json")
 	f.str(&c.logLevel, "log-level", "HOOKSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	if err := f.parse(args); err != nil {
@@ -54,6 +56,10 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	logger, err := newLogger(stdio.Stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	allow, err := egress.ParsePrefixes(c.egressAllow)
 	if err != nil {
 		return err
 	}
@@ -88,7 +94,9 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 		Broker: b,
 		Logger: logger,
 		API:    api.Config{Addr: c.httpAddr, AdminToken: c.adminToken},
-		Sender: sender.Config{Workers: c.workers, Timeout: c.timeout, RetrySchedule: schedule, Egress: egress.Policy{AllowLoopback: true}},
+		Sender: sender.Config{Workers: c.workers, RetrySchedule: schedule},
+		Client: sender.ClientConfig{Timeout: c.timeout},
+		Egress: egress.Policy{AllowLoopback: true, Allow: allow},
 	})
 	if err != nil {
 		return err

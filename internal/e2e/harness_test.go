@@ -54,7 +54,9 @@ func start(t *testing.T, opts options) *env {
 		Broker: e.b,
 		Roles:  opts.roles,
 		API:    api.Config{Addr: "127.0.0.1:0", AdminToken: "admin"},
-		Sender: sender.Config{Workers: 8, Timeout: 2 * time.Second, RetrySchedule: opts.schedule, Egress: egress.Policy{AllowLoopback: true}},
+		Sender: sender.Config{Workers: 8, RetrySchedule: opts.schedule},
+		Client: sender.ClientConfig{Timeout: 2 * time.Second},
+		Egress: egress.Policy{AllowLoopback: true},
 	})
 	require.NoError(t, err)
 	e.p = p

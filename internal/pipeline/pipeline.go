@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/service"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/router"
@@ -42,6 +44,13 @@ type Config struct {
 	Sender sender.Config
 	// Router configures the router; JS and Matcher are filled in. Optional.
 	Router router.Config
+	// Client configures the HTTP client of the senders and of the API's test
+	// sends; Egress and MaxConnsPerHost are filled in. Optional.
+	Client sender.ClientConfig
+	// Egress is the destination policy: the API checks webhook URLs against
+	// it when they are saved, and the client when it dials. Optional; the
+	// zero policy refuses loopback, private and link-local addresses.
+	Egress egress.Policy
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 }
@@ -75,6 +84,10 @@ func New(cfg Config) (*Pipeline, error) {
 		Index: subscription.NewIndex(b.Webhooks, logger),
 		Store: subscription.NewKVStore(b.Webhooks),
 	}
+	cc := cfg.Client
+	cc.Egress = cfg.Egress
+	cc.MaxConnsPerHost = cmp.Or(cc.MaxConnsPerHost, cfg.Sender.Workers)
+	client := sender.NewClient(cc)
 	var err error
 	if p.Producer, err = producer.New(producer.Config{JS: b.JS}); err != nil {
 		return nil, err
@@ -91,7 +104,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Roles.Sender {
 		sc := cfg.Sender
-		sc.JS, sc.Webhooks = b.JS, p.Index
+		sc.JS, sc.Webhooks, sc.Client = b.JS, p.Index, client
 		sc.Logger = cmpLogger(sc.Logger, logger)
 		if p.Sender, err = sender.New(sc); err != nil {
 			return nil, err
@@ -100,7 +113,10 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Roles.API {
 		ac := cfg.API
-		ac.Broker, ac.Store, ac.Producer = b, p.Store, p.Producer
+		ac.Broker, ac.Store, ac.Producer, ac.Client = b, p.Store, p.Producer, client
+		if ac.CheckURL == nil {
+			ac.CheckURL = cfg.Egress.CheckURL
+		}
 		ac.Logger = cmpLogger(ac.Logger, logger)
 		if p.API, err = api.New(ac); err != nil {
 			return nil, err

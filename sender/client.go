@@ -1,0 +1,258 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hookstream/hookstream/internal/egress"
+	"github.com/hookstream/hookstream/schemas"
+	"github.com/hookstream/hookstream/signature"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Timeout bounds one attempt, from dial to the end of the response
+	// excerpt. Optional; default 15s.
+	Timeout time.Duration
+	// ResponseExcerpt is how many bytes of a response body are kept.
+	// Optional; default 1024.
+	ResponseExcerpt int
+	// MaxConnsPerHost sizes the keep-alive pool. Optional; default 64.
+	MaxConnsPerHost int
+	// Egress refuses destinations by address at connect time. Optional; the
+	// zero policy refuses loopback, private and link-local addresses.
+	Egress egress.Policy
+	// HTTP sends the requests. Optional; the default does not follow
+	// redirects, keeps connections alive and dials through Egress. A custom
+	// client bypasses Egress.
+	HTTP *http.Client
+}
+
+// Client makes one signed (and, when the webhook says so, encrypted) POST of
+// a delivery. The sender's workers use it for every attempt and the API for
+// the "Test URL" button, so both send exactly the same request. It is safe
+// for concurrent use.
+type Client struct {
+	http    *http.Client
+	timeout time.Duration
+	excerpt int
+
+	signers sync.Map // signature.Config -> *signature.Signer
+	ciphers sync.Map // base64 key -> *signature.Cipher
+	bufs    sync.Pool
+}
+
+// NewClient returns a Client.
+func NewClient(cfg ClientConfig) *Client {
+	c := &Client{http: cfg.HTTP, timeout: cfg.Timeout, excerpt: cfg.ResponseExcerpt}
+	if c.timeout <= 0 {
+		c.timeout = 15 * time.Second
+	}
+	if c.excerpt <= 0 {
+		c.excerpt = 1024
+	}
+	if c.http == nil {
+		c.http = NewHTTPClient(max(cfg.MaxConnsPerHost, 64), cfg.Egress)
+	}
+	c.bufs.New = func() any { return &scratch{} }
+	return c
+}
+
+// NewHTTPClient returns the client senders use by default: keep-alive
+// connections sized for the worker pool, every connection checked against
+// policy, and redirects returned, not followed.
+func NewHTTPClient(conns int, policy egress.Policy) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = max(conns*2, 100)
+	tr.MaxIdleConnsPerHost = max(conns, 16)
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}).DialContext
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Timeout is the bound of one attempt.
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
+// Result is the outcome of one attempt.
+type Result struct {
+	Outcome    schemas.Outcome
+	StatusCode int
+	Latency    time.Duration
+	// Error says why there was no answer (or why the request could not be
+	// made); it never contains the URL, which may carry credentials.
+	Error string
+	// Response is the start of the response body.
+	Response string
+	// RetryAfter is the receiver's Retry-After on a 429 or 503, or zero.
+	RetryAfter time.Duration
+}
+
+// Describe is a short reason: "HTTP 503" or the error.
+func (r *Result) Describe() string {
+	if r.StatusCode != 0 {
+		return "HTTP " + strconv.Itoa(r.StatusCode)
+	}
+	return r.Error
+}
+
+type scratch struct {
+	body    []byte
+	excerpt []byte
+}
+
+// Send POSTs delivery d to webhook wh, signed at time at, and reports the
+// outcome. It does not retry.
+func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Delivery, at time.Time) Result {
+	signer, err := c.signer(signature.Config(wh.Signature))
+	if err != nil {
+		return Result{Outcome: schemas.OutcomeError, Error: "signature configuration: " + err.Error()}
+	}
+	sc := c.bufs.Get().(*scratch)
+	defer c.putScratch(sc)
+
+	body, contentType, iv := d.Payload, "application/json", ""
+	if wh.EncryptionKey != "" {
+		ci, err := c.cipher(wh.EncryptionKey)
+		if err != nil {
+			return Result{Outcome: schemas.OutcomeError, Error: "encryption key: " + err.Error()}
+		}
+		sc.body, iv, err = ci.Encrypt(sc.body[:0], d.Payload)
+		if err != nil {
+			return Result{Outcome: schemas.OutcomeError, Error: err.Error()}
+		}
+		body, contentType = sc.body, "text/plain; charset=utf-8"
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, wh.URL, bytes.NewReader(body))
+	if err != nil {
+		return Result{Outcome: schemas.OutcomeError, Error: "bad webhook URL"}
+	}
+	h := req.Header
+	for k, v := range wh.Headers {
+		h.Set(k, v)
+	}
+	h["Content-Type"] = []string{contentType}
+	if iv != "" {
+		h.Set(signature.IVHeader(signer.Preset()), iv)
+	}
+	if signer.Preset() == "trutac" {
+		h["Tt-Hook-Event"] = []string{d.EventType}
+	}
+	h["User-Agent"] = []string{"Hookstream/" + Version}
+	h["Webhook-Id"] = []string{d.ID}
+	h["Webhook-Event-Type"] = []string{d.EventType}
+	if err := signer.Sign(h, d.ID, at, body, wh.ActiveSecrets(at)); err != nil {
+		return Result{Outcome: schemas.OutcomeError, Error: "sign: " + err.Error()}
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Result{Outcome: schemas.OutcomeError, Latency: time.Since(start), Error: describeErr(err)}
+	}
+	sc.excerpt = sc.excerpt[:0]
+	n, _ := io.Copy(&capped{buf: &sc.excerpt, max: c.excerpt}, io.LimitReader(resp.Body, int64(c.excerpt)))
+	if n == int64(c.excerpt) {
+		// Read a little more so a small overrun lets the connection be
+		// reused; a huge body closes it instead of being read.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	}
+	_ = resp.Body.Close()
+	r := Result{StatusCode: resp.StatusCode, Latency: time.Since(start), Response: string(sc.excerpt)}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		r.Outcome = schemas.OutcomeSuccess
+	default:
+		r.Outcome = schemas.OutcomeFailed
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			r.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+	}
+	return r
+}
+
+func (c *Client) putScratch(sc *scratch) {
+	if cap(sc.body) > 256<<10 {
+		sc.body = nil // do not pin a huge buffer
+	}
+	c.bufs.Put(sc)
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; zero when absent or
+// malformed.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(min(secs, 365*24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+type capped struct {
+	buf *[]byte
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	room := c.max - len(*c.buf)
+	*c.buf = append(*c.buf, p[:min(room, len(p))]...)
+	return len(p), nil
+}
+
+// describeErr turns a transport error into a short message without the URL
+// (which may carry credentials in its query).
+func describeErr(err error) string {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			err = inner
+		}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	default:
+		return err.Error()
+	}
+}
+
+func (c *Client) signer(cfg signature.Config) (*signature.Signer, error) {
+	if v, ok := c.signers.Load(cfg); ok {
+		return v.(*signature.Signer), nil
+	}
+	sg, err := signature.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.signers.Store(cfg, sg)
+	return sg, nil
+}
+
+func (c *Client) cipher(key string) (*signature.Cipher, error) {
+	if v, ok := c.ciphers.Load(key); ok {
+		return v.(*signature.Cipher), nil
+	}
+	ci, err := signature.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	c.ciphers.Store(key, ci)
+	return ci, nil
+}
