@@ -17,7 +17,9 @@ import (
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/brokertest"
+	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/producer"
+	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/subscription"
 )
 
@@ -51,6 +53,8 @@ func setup(t *testing.T, opts ...func(*api.Config)) *testBundle {
 		Producer:   p,
 		AdminToken: adminToken,
 		Logger:     slog.New(slog.DiscardHandler),
+		// Test receivers are httptest servers on loopback.
+		Client: sender.NewClient(sender.ClientConfig{Timeout: 5 * time.Second, Egress: egress.Policy{AllowLoopback: true}}),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -157,7 +161,9 @@ type webhook struct {
 	IncludePayload bool              `json:"include_payload"`
 	Headers        map[string]string `json:"headers"`
 	Enabled        bool              `json:"enabled"`
+	DisabledReason string            `json:"disabled_reason"`
 	Encrypted      bool              `json:"encrypted"`
+	PrevExpiresAt  *time.Time        `json:"previous_secret_expires_at"`
 	Secret         string            `json:"secret"`
 	CreatedAt      time.Time         `json:"created_at"`
 }

@@ -30,6 +30,11 @@ type attemptItem struct {
 	schemas.Attempt
 }
 
+func newAttemptItem(seq uint64, a schemas.Attempt) attemptItem {
+	a.LatencyMS = float64(a.Latency) / float64(time.Millisecond)
+	return attemptItem{Seq: seq, Attempt: a}
+}
+
 // listAttemptsResponse answers GET /v1/webhooks/{id}/attempts. Next, when
 // not empty, is the before= cursor of the next (older) page.
 type listAttemptsResponse struct {
@@ -163,8 +168,7 @@ func (s *Server) readAttempts(ctx context.Context, subject string, q attemptsQue
 		if err := schemas.Unmarshal(m.Data(), &a); err != nil {
 			s.logger.Warn("undecodable attempt in the delivery log", "subject", subject, "seq", seq, "err", err)
 		} else if q.status == "" || a.Outcome == q.status {
-			a.LatencyMS = float64(a.Latency) / float64(time.Millisecond)
-			ring[matched%q.limit] = attemptItem{Seq: seq, Attempt: a}
+			ring[matched%q.limit] = newAttemptItem(seq, a)
 			matched++
 		}
 		if seq >= stop || md.NumPending == 0 {

@@ -13,15 +13,24 @@
 // (Authorization: Bearer hs_…) and sees only that tenant's data: another
 // tenant's webhook is a 404, never its contents.
 //
-//	POST   /v1/tenants                  admin token: create a tenant and its token
-//	POST   /v1/webhooks                 create a subscription (201, shows the secret once, sends webhook.ping)
-//	GET    /v1/webhooks                 list the tenant's subscriptions
-//	GET    /v1/webhooks/{id}            read one
-//	DELETE /v1/webhooks/{id}            delete one (204)
-//	GET    /v1/webhooks/{id}/attempts   delivery log, newest first: ?status=&limit=&before=
-//	POST   /v1/events                   publish an event (202 {id, duplicate})
-//	GET    /healthz                     the process is alive
-//	GET    /readyz                      JetStream answers
+//	POST   /v1/tenants                        admin token: create a tenant and its token
+//	GET    /v1/event-types                    the catalog with JSON Schemas
+//	POST   /v1/event-types                    admin token: add a type to every process's catalog
+//	POST   /v1/webhooks                       create a subscription (201, shows the secret once, sends webhook.ping)
+//	GET    /v1/webhooks                       list the tenant's subscriptions
+//	POST   /v1/webhooks/test                  Test URL before creating: send webhook.test, return the attempt
+//	GET    /v1/webhooks/{id}                  read one
+//	PATCH  /v1/webhooks/{id}                  change one
+//	DELETE /v1/webhooks/{id}                  delete one (204)
+//	POST   /v1/webhooks/{id}/test             send webhook.test now, log and return the attempt
+//	POST   /v1/webhooks/{id}/rotate-secret    new secret; the old one signs beside it for a grace period
+//	GET    /v1/webhooks/{id}/attempts         delivery log, newest first: ?status=&limit=&before=
+//	POST   /v1/events                         publish an event (202 {id, duplicate})
+//	GET    /v1/openapi.json                   the OpenAPI description of these routes
+//	GET    /healthz                           the process is alive
+//	GET    /readyz                            JetStream answers
+//
+// The routes are one table (routeTable); a test holds openapi.json to it.
 //
 // # Errors
 //

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -128,6 +129,23 @@ func decodeJSON(r *http.Request, dst any) error {
 		return invalid("", "malformed JSON: unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// decodeOptionalJSON is decodeJSON for routes whose body may be empty: an
+// empty body leaves dst as it is.
+func decodeOptionalJSON(r *http.Request, dst any) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	br := bufio.NewReader(r.Body)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return nil
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, r.Body}
+	return decodeJSON(r, dst)
 }
 
 func jsonError(err error) *Error {

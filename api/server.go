@@ -190,21 +190,60 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // tenantHandlerFunc is a handlerFunc for an authenticated tenant.
 type tenantHandlerFunc func(w http.ResponseWriter, r *http.Request, tenantID string) error
 
+// access says who may call a route.
+type access int
+
+const (
+	public access = iota // no token
+	tenant               // a tenant's token
+	admin                // the admin token
+)
+
+// route is one entry of the API. The table in routeTable is the single list
+// of routes: it builds the mux, and tests hold the OpenAPI document and the
+// tenant-isolation checks against it.
+type route struct {
+	method, path string
+	access       access
+	h            handlerFunc       // public and admin routes
+	t            tenantHandlerFunc // tenant routes
+}
+
+func (s *Server) routeTable() []route {
+	return []route{
+		{method: "GET", path: "/healthz", access: public, h: s.healthz},
+		{method: "GET", path: "/readyz", access: public, h: s.readyz},
+		{method: "GET", path: "/v1/openapi.json", access: public, h: s.openAPI},
+		{method: "POST", path: "/v1/tenants", access: admin, h: s.createTenant},
+		{method: "GET", path: "/v1/event-types", access: tenant, t: s.listEventTypes},
+		{method: "POST", path: "/v1/event-types", access: admin, h: s.createEventType},
+		{method: "POST", path: "/v1/webhooks", access: tenant, t: s.createWebhook},
+		{method: "GET", path: "/v1/webhooks", access: tenant, t: s.listWebhooks},
+		{method: "POST", path: "/v1/webhooks/test", access: tenant, t: s.testURL},
+		{method: "GET", path: "/v1/webhooks/{id}", access: tenant, t: s.getWebhook},
+		{method: "PATCH", path: "/v1/webhooks/{id}", access: tenant, t: s.patchWebhook},
+		{method: "DELETE", path: "/v1/webhooks/{id}", access: tenant, t: s.deleteWebhook},
+		{method: "POST", path: "/v1/webhooks/{id}/test", access: tenant, t: s.testWebhook},
+		{method: "POST", path: "/v1/webhooks/{id}/rotate-secret", access: tenant, t: s.rotateSecret},
+		{method: "GET", path: "/v1/webhooks/{id}/attempts", access: tenant, t: s.listAttempts},
+		{method: "POST", path: "/v1/events", access: tenant, t: s.publishEvent},
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.serve(h)) }
-	tenant := func(pattern string, h tenantHandlerFunc) { mux.Handle(pattern, s.serve(s.authTenant(h))) }
-
-	handle("GET /healthz", s.healthz)
-	handle("GET /readyz", s.readyz)
-	handle("POST /v1/tenants", s.authAdmin(s.createTenant))
-	tenant("POST /v1/webhooks", s.createWebhook)
-	tenant("GET /v1/webhooks", s.listWebhooks)
-	tenant("GET /v1/webhooks/{id}", s.getWebhook)
-	tenant("DELETE /v1/webhooks/{id}", s.deleteWebhook)
-	tenant("GET /v1/webhooks/{id}/attempts", s.listAttempts)
-	tenant("POST /v1/events", s.publishEvent)
-
+	for _, rt := range s.routeTable() {
+		var h handlerFunc
+		switch rt.access {
+		case public:
+			h = rt.h
+		case admin:
+			h = s.authAdmin(rt.h)
+		case tenant:
+			h = s.authTenant(rt.t)
+		}
+		mux.Handle(rt.method+" "+rt.path, s.serve(h))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			noRoute(mux, w, r)

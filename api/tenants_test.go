@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,27 +47,46 @@ func TestAuthRequiresATenantToken(t *testing.T) {
 	require.Equal(t, http.StatusOK, tb.do(t, http.MethodGet, "/v1/webhooks", tokenA, nil).status)
 }
 
+// TestTenantsAreIsolated calls every documented route that takes a webhook
+// id with another tenant's token: each answers 404 and changes nothing.
 func TestTenantsAreIsolated(t *testing.T) {
 	t.Parallel()
 	tb := setup(t)
 	tokenB := tb.newTenant(t, "globex")
 	w := tb.createWebhook(t, tokenA, nil)
 
-	for _, rt := range []struct{ method, path string }{
-		{http.MethodGet, "/v1/webhooks/" + w.ID},
-		{http.MethodDelete, "/v1/webhooks/" + w.ID},
-		{http.MethodGet, "/v1/webhooks/" + w.ID + "/attempts"},
-	} {
-		r := tb.do(t, rt.method, rt.path, tokenB, nil)
-		require.Equal(t, http.StatusNotFound, r.status, "%s %s", rt.method, rt.path)
-		require.Equal(t, "not_found", r.errorOf(t).Code)
-		require.NotContains(t, string(r.body), w.URL)
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
+	tb.do(t, http.MethodGet, "/v1/openapi.json", "", nil).json(t, &doc)
+	tried := 0
+	for path, ops := range doc.Paths {
+		if !strings.Contains(path, "{id}") {
+			continue
+		}
+		for method := range ops {
+			if method == "parameters" {
+				continue
+			}
+			p := strings.ReplaceAll(path, "{id}", w.ID)
+			r := tb.do(t, strings.ToUpper(method), p, tokenB, map[string]any{})
+			require.Equal(t, http.StatusNotFound, r.status, "%s %s: %s", method, p, r.body)
+			require.Equal(t, "not_found", r.errorOf(t).Code)
+			require.NotContains(t, string(r.body), w.URL)
+			tried++
+		}
+	}
+	require.GreaterOrEqual(t, tried, 6, "every route with a webhook id was tried")
 	r := tb.do(t, http.MethodGet, "/v1/webhooks", tokenB, nil)
 	require.JSONEq(t, `{"data":[]}`, string(r.body))
 
-	// A's webhook survived B's delete.
-	require.Equal(t, http.StatusOK, tb.do(t, http.MethodGet, "/v1/webhooks/"+w.ID, tokenA, nil).status)
+	// A's webhook is unchanged: B's PATCH, rotation and delete did nothing.
+	var after webhook
+	got := tb.do(t, http.MethodGet, "/v1/webhooks/"+w.ID, tokenA, nil)
+	require.Equal(t, http.StatusOK, got.status)
+	got.json(t, &after)
+	w.Secret = ""
+	require.Equal(t, w, after)
 
 	// B's own webhook is B's.
 	wb := tb.createWebhook(t, tokenB, nil)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,10 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/signature"
 	"github.com/hookstream/hookstream/subscription"
@@ -49,15 +44,19 @@ type createWebhookRequest struct {
 }
 
 // webhookResponse is a webhook as the API shows it: never its secrets or
-// encryption key, only whether it encrypts. Secret is set only in the answer
-// to its creation.
+// encryption key, only whether it encrypts and until when a rotated-out
+// secret still signs. Secret is set only in the answer to its creation, to a
+// rotation, or to a change of scheme that needed a new secret.
 type webhookResponse struct {
 	*schemas.Webhook
-	Encrypted bool   `json:"encrypted"`
-	Secret    string `json:"secret,omitempty"`
+	Encrypted bool `json:"encrypted"`
+	// PreviousSecretExpiresAt is when the secret replaced by the last
+	// rotation stops signing; null when only the current secret signs.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	Secret                  string     `json:"secret,omitempty"`
 }
 
-func newWebhookResponse(w *schemas.Webhook) webhookResponse {
+func (s *Server) webhookResponse(w *schemas.Webhook) webhookResponse {
 	c := *w
 	if c.Events == nil {
 		c.Events = []string{}
@@ -65,7 +64,11 @@ func newWebhookResponse(w *schemas.Webhook) webhookResponse {
 	if c.OrgIDs == nil {
 		c.OrgIDs = []string{}
 	}
-	return webhookResponse{Webhook: &c, Encrypted: w.Encrypted()}
+	resp := webhookResponse{Webhook: &c, Encrypted: w.Encrypted()}
+	if t := w.PreviousSecretsExpireAt(s.now()); !t.IsZero() {
+		resp.PreviousSecretExpiresAt = &t
+	}
+	return resp
 }
 
 type listWebhooksResponse struct {
@@ -95,7 +98,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 			s.logger.Warn("could not queue webhook.ping", "tenant", tenantID, "webhook", wh.ID, "err", err)
 		}
 	}
-	resp := newWebhookResponse(wh)
+	resp := s.webhookResponse(wh)
 	resp.Secret = secret
 	writeJSON(w, http.StatusCreated, resp)
 	return nil
@@ -118,32 +121,18 @@ func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tena
 	if err != nil {
 		return nil, "", err
 	}
-	sig := req.Signature
-	if sig.Preset != "" && (sig.Algorithm != "" || sig.Encoding != "" || sig.Header != "" || sig.Prefix != "") {
-		return nil, "", invalid("signature", "give either a preset or explicit options (algorithm, encoding, header, prefix), not both")
-	}
-	if sig.Preset == "" && sig.Algorithm == "" && sig.Header == "" && (sig.Encoding != "" || sig.Prefix != "") {
-		return nil, "", invalid("signature", "explicit options need at least a header (and an algorithm, default sha256)")
-	}
-	signer, err := signature.New(signature.Config(sig))
+	sig, signer, err := checkSignature(req.Signature)
 	if err != nil {
-		return nil, "", invalid("signature", "%s", strings.TrimPrefix(err.Error(), "signature: "))
-	}
-	if sig == (schemas.SignatureConfig{}) {
-		sig.Preset = signer.Preset() // "standard", shown explicitly
+		return nil, "", err
 	}
 	secret := req.Secret
 	if secret == "" {
 		secret = signer.NewSecret()
-	} else if len(secret) > maxSecretLength {
-		return nil, "", invalid("secret", "is longer than %d characters", maxSecretLength)
-	} else if err := signer.CheckSecret(secret); err != nil {
-		return nil, "", invalid("secret", "%s", strings.TrimPrefix(err.Error(), "signature: "))
+	} else if err := checkSecret(signer, secret); err != nil {
+		return nil, "", err
 	}
-	if req.EncryptionKey != "" {
-		if _, err := signature.NewCipher(req.EncryptionKey); err != nil {
-			return nil, "", invalid("encryption_key", "must be base64 (standard encoding) of exactly 32 bytes")
-		}
+	if err := checkEncryptionKey(req.EncryptionKey); err != nil {
+		return nil, "", err
 	}
 	headers, err := checkHeaders(req.Headers, sig)
 	if err != nil {
@@ -166,6 +155,184 @@ func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tena
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}, secret, nil
+}
+
+// checkSignature validates a signature configuration and returns it as
+// stored (the default spelled out as preset "standard") with its signer.
+func checkSignature(sig schemas.SignatureConfig) (schemas.SignatureConfig, *signature.Signer, error) {
+	if sig.Preset != "" && (sig.Algorithm != "" || sig.Encoding != "" || sig.Header != "" || sig.Prefix != "") {
+		return sig, nil, invalid("signature", "give either a preset or explicit options (algorithm, encoding, header, prefix), not both")
+	}
+	if sig.Preset == "" && sig.Algorithm == "" && sig.Header == "" && (sig.Encoding != "" || sig.Prefix != "") {
+		return sig, nil, invalid("signature", "explicit options need at least a header (and an algorithm, default sha256)")
+	}
+	signer, err := signature.New(signature.Config(sig))
+	if err != nil {
+		return sig, nil, invalid("signature", "%s", strings.TrimPrefix(err.Error(), "signature: "))
+	}
+	if sig == (schemas.SignatureConfig{}) {
+		sig.Preset = signer.Preset()
+	}
+	return sig, signer, nil
+}
+
+func checkSecret(signer *signature.Signer, secret string) error {
+	if len(secret) > maxSecretLength {
+		return invalid("secret", "is longer than %d characters", maxSecretLength)
+	}
+	if err := signer.CheckSecret(secret); err != nil {
+		return invalid("secret", "%s", strings.TrimPrefix(err.Error(), "signature: "))
+	}
+	return nil
+}
+
+func checkEncryptionKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	if _, err := signature.NewCipher(key); err != nil {
+		return invalid("encryption_key", "must be base64 (standard encoding) of exactly 32 bytes")
+	}
+	return nil
+}
+
+// patchWebhookRequest is the body of PATCH /v1/webhooks/{id}: each field
+// given replaces the stored one; absent fields are kept.
+type patchWebhookRequest struct {
+	Name      *string                  `json:"name"`
+	URL       *string                  `json:"url"`
+	Events    *[]string                `json:"events"`
+	OrgIDs    *[]string                `json:"org_ids"`
+	Signature *schemas.SignatureConfig `json:"signature"`
+	// EncryptionKey "" turns encryption off.
+	EncryptionKey  *string            `json:"encryption_key"`
+	IncludePayload *bool              `json:"include_payload"`
+	Headers        *map[string]string `json:"headers"`
+	Enabled        *bool              `json:"enabled"`
+}
+
+// patchWebhook handles PATCH /v1/webhooks/{id}.
+func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID string) error {
+	wh, err := s.webhook(r.Context(), tenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var req patchWebhookRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	// Validate everything before the update, so a retry of the update
+	// function (on a concurrent write) does no I/O and cannot fail.
+	if req.Name != nil {
+		if err := checkName(*req.Name); err != nil {
+			return err
+		}
+	}
+	if req.URL != nil {
+		if err := s.checkWebhookURL(r.Context(), *req.URL); err != nil {
+			return err
+		}
+	}
+	var events, orgIDs []string
+	if req.Events != nil {
+		if events, err = checkEvents(*req.Events); err != nil {
+			return err
+		}
+	}
+	if req.OrgIDs != nil {
+		if orgIDs, err = checkOrgIDs(*req.OrgIDs); err != nil {
+			return err
+		}
+	}
+	sig, signer := wh.Signature, (*signature.Signer)(nil)
+	if req.Signature != nil {
+		if sig, signer, err = checkSignature(*req.Signature); err != nil {
+			return err
+		}
+	}
+	if req.EncryptionKey != nil {
+		if err := checkEncryptionKey(*req.EncryptionKey); err != nil {
+			return err
+		}
+	}
+	var headers map[string]string
+	if req.Headers != nil || req.Signature != nil {
+		// A new scheme may reserve a header the webhook sets: check again.
+		h := wh.Headers
+		if req.Headers != nil {
+			h = *req.Headers
+		}
+		if headers, err = checkHeaders(h, sig); err != nil {
+			return err
+		}
+	}
+	// A scheme whose secrets look different (whsec_… for Standard Webhooks)
+	// needs a new secret; it is generated here and shown once.
+	var newSecret string
+	if signer != nil && !secretsFit(signer, wh.Secrets) {
+		newSecret = signer.NewSecret()
+	}
+
+	now := s.now().UTC()
+	updated, err := s.store.Update(r.Context(), tenantID, wh.ID, func(c *schemas.Webhook) error {
+		if req.Name != nil {
+			c.Name = *req.Name
+		}
+		if req.URL != nil {
+			c.URL = *req.URL
+		}
+		if req.Events != nil {
+			c.Events = events
+		}
+		if req.OrgIDs != nil {
+			c.OrgIDs = orgIDs
+		}
+		if req.Signature != nil {
+			c.Signature = sig
+			if newSecret != "" {
+				c.Secrets = []schemas.Secret{{Value: newSecret}}
+			}
+		}
+		if req.EncryptionKey != nil {
+			c.EncryptionKey = *req.EncryptionKey
+		}
+		if req.IncludePayload != nil {
+			c.IncludePayload = *req.IncludePayload
+		}
+		if req.Headers != nil || req.Signature != nil {
+			c.Headers = headers
+		}
+		if req.Enabled != nil && *req.Enabled != c.Enabled {
+			c.Enabled = *req.Enabled
+			c.DisabledReason = ""
+			if !c.Enabled {
+				c.DisabledReason = "disabled through the API"
+			}
+		}
+		c.UpdatedAt = now
+		return nil
+	})
+	if errors.Is(err, subscription.ErrNotFound) {
+		return notFound("webhook")
+	}
+	if err != nil {
+		return err
+	}
+	s.logger.Info("webhook updated", "tenant", tenantID, "webhook", wh.ID)
+	resp := s.webhookResponse(updated)
+	resp.Secret = newSecret
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// secretsFit reports whether every secret can sign with signer's scheme.
+func secretsFit(signer *signature.Signer, secrets []schemas.Secret) bool {
+	for _, sec := range secrets {
+		if signer.CheckSecret(sec.Value) != nil {
+			return false
+		}
+	}
+	return len(secrets) > 0
 }
 
 // checkWebhookURL accepts an absolute http or https URL with a host that
@@ -337,7 +504,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, tenantID s
 	}
 	resp := listWebhooksResponse{Data: make([]webhookResponse, 0, len(hooks))}
 	for _, h := range hooks {
-		resp.Data = append(resp.Data, newWebhookResponse(h))
+		resp.Data = append(resp.Data, s.webhookResponse(h))
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -349,7 +516,7 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, tenantID str
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newWebhookResponse(wh))
+	writeJSON(w, http.StatusOK, s.webhookResponse(wh))
 	return nil
 }
 
@@ -374,49 +541,4 @@ func (s *Server) webhook(ctx context.Context, tenantID, id string) (*schemas.Web
 		return nil, notFound("webhook")
 	}
 	return wh, err
-}
-
-// pingTimeout bounds queueing the ping of a new webhook.
-const pingTimeout = 5 * time.Second
-
-// pingMessage is the message of the webhook.ping sent to a new webhook.
-const pingMessage = "Hookstream will deliver events to this URL. This ping checks that it answers."
-
-// ping queues a webhook.ping delivery for wh alone: straight to DELIVERIES,
-// not through EVENTS, where it would reach every "*" subscriber.
-func (s *Server) ping(ctx context.Context, wh *schemas.Webhook) error {
-	data, err := json.Marshal(schemas.PingData{WebhookID: wh.ID, Message: pingMessage})
-	if err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	ev := schemas.Event{
-		ID:         schemas.NewEventID(),
-		Type:       schemas.TypeWebhookPing,
-		TenantID:   wh.TenantID,
-		OccurredAt: now,
-		Data:       data,
-	}
-	d := schemas.Delivery{
-		ID:        schemas.DeliveryID(ev.ID, wh.ID),
-		EventID:   ev.ID,
-		EventType: ev.Type,
-		TenantID:  wh.TenantID,
-		WebhookID: wh.ID,
-		CreatedAt: now,
-		Payload:   schemas.AppendJSON(nil, &ev, true),
-	}
-	b, err := schemas.Marshal(nil, &d)
-	if err != nil {
-		return err
-	}
-	_, err = s.broker.JS.PublishMsg(ctx, &nats.Msg{
-		Subject: broker.DeliverySubject(wh.TenantID, wh.ID),
-		Data:    b,
-		Header:  nats.Header{jetstream.MsgIDHeader: []string{d.ID}},
-	})
-	if err != nil {
-		return fmt.Errorf("api: publish ping: %w", err)
-	}
-	return nil
 }

@@ -150,10 +150,30 @@ func Families() []string {
 	return out
 }
 
+// Check reports whether t could be registered: a dotted lowercase name
+// outside the reserved family and a schema that compiles.
+func Check(t EventType) error {
+	_, err := compileAdded(t)
+	return err
+}
+
+// compileAdded compiles a type added at run time, which cannot be in the
+// reserved family.
+func compileAdded(t EventType) (*catalogEntry, error) {
+	entry, err := compileEntry(t)
+	if err != nil {
+		return nil, err
+	}
+	if entry.Family == ReservedFamily {
+		return nil, fmt.Errorf("schemas: event type %s: the %s family is reserved for Hookstream", entry.Name, ReservedFamily)
+	}
+	return entry, nil
+}
+
 // Register adds an event type at run time (Schema empty = any object).
 // Webhooks subscribed to "*" or to its family receive it from then on.
 func Register(t EventType) error {
-	entry, err := compileEntry(t)
+	entry, err := compileAdded(t)
 	if err != nil {
 		return err
 	}

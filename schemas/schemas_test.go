@@ -200,3 +200,26 @@ func TestMatchesType(t *testing.T) {
 		require.Equal(t, tc.want, schemas.MatchesType(tc.pattern, tc.typ), "%s ~ %s", tc.pattern, tc.typ)
 	}
 }
+
+func TestRotateSecret(t *testing.T) {
+	t.Parallel()
+	now := at
+	w := schemas.Webhook{Secrets: []schemas.Secret{{Value: "s1"}}}
+	require.True(t, w.PreviousSecretsExpireAt(now).IsZero())
+
+	w.RotateSecret("s2", now, time.Hour)
+	require.Equal(t, []string{"s2", "s1"}, w.ActiveSecrets(now), "current first, the old one during the grace period")
+	require.Equal(t, now.Add(time.Hour), w.PreviousSecretsExpireAt(now))
+	require.Equal(t, []string{"s2"}, w.ActiveSecrets(now.Add(time.Hour)), "only the new one after it")
+
+	w.RotateSecret("s3", now.Add(30*time.Minute), time.Hour)
+	require.Equal(t, []string{"s3", "s2", "s1"}, w.ActiveSecrets(now.Add(30*time.Minute)))
+	w.RotateSecret("s4", now.Add(45*time.Minute), 0)
+	require.Equal(t, []string{"s4", "s2", "s1"}, w.ActiveSecrets(now.Add(45*time.Minute)),
+		"grace 0 drops the replaced secret (s3) at once; earlier ones keep their grace")
+
+	for i := range 20 {
+		w.RotateSecret(fmt.Sprintf("x%d", i), now.Add(3*time.Hour), time.Hour)
+	}
+	require.Len(t, w.Secrets, 1+schemas.MaxPreviousSecrets, "bounded")
+}

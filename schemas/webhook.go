@@ -64,6 +64,41 @@ func (w *Webhook) ActiveSecrets(now time.Time) []string {
 	return out
 }
 
+// MaxPreviousSecrets bounds the rotated-out secrets a webhook keeps signing
+// with at once.
+const MaxPreviousSecrets = 10
+
+// RotateSecret makes secret the current one. The secret it replaces keeps
+// signing beside it until now+grace (not at all when grace is zero); secrets
+// already expired are dropped, and at most MaxPreviousSecrets old ones kept.
+func (w *Webhook) RotateSecret(secret string, now time.Time, grace time.Duration) {
+	out := []Secret{{Value: secret}}
+	for _, s := range w.Secrets {
+		if s.ExpiresAt.IsZero() {
+			if grace <= 0 {
+				continue
+			}
+			s.ExpiresAt = now.Add(grace)
+		}
+		if now.Before(s.ExpiresAt) && s.Value != secret && len(out) <= MaxPreviousSecrets {
+			out = append(out, s)
+		}
+	}
+	w.Secrets = out
+}
+
+// PreviousSecretsExpireAt is when the last rotated-out secret stops signing,
+// or the zero time when only the current secret signs.
+func (w *Webhook) PreviousSecretsExpireAt(now time.Time) time.Time {
+	var last time.Time
+	for _, s := range w.Secrets {
+		if !s.ExpiresAt.IsZero() && now.Before(s.ExpiresAt) && s.ExpiresAt.After(last) {
+			last = s.ExpiresAt
+		}
+	}
+	return last
+}
+
 // Wildcard is the subscription entry that matches every event type.
 const Wildcard = "*"
 

@@ -249,13 +249,23 @@ func NewAttempt(d *schemas.Delivery, wh *schemas.Webhook, attempt int, at time.T
 
 // record logs the attempt to ATTEMPTS and waits for it to be stored.
 func (s *Sender) record(ctx context.Context, a *schemas.Attempt) {
-	data, err := schemas.Marshal(nil, a)
-	if err == nil {
-		_, err = s.js.Publish(ctx, broker.AttemptSubject(a.TenantID, a.WebhookID), data)
-	}
-	if err != nil {
+	if _, err := LogAttempt(ctx, s.js, a); err != nil {
 		s.logger.Warn("attempt not logged", "delivery_id", a.DeliveryID, "err", err)
 	}
+}
+
+// LogAttempt stores a in the delivery log (the ATTEMPTS stream) and returns
+// its sequence there.
+func LogAttempt(ctx context.Context, js jetstream.JetStream, a *schemas.Attempt) (uint64, error) {
+	data, err := schemas.Marshal(nil, a)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := js.Publish(ctx, broker.AttemptSubject(a.TenantID, a.WebhookID), data)
+	if err != nil {
+		return 0, fmt.Errorf("sender: log attempt: %w", err)
+	}
+	return ack.Sequence, nil
 }
 
 // deadLetter stores the delivery in DEADLETTERS, then terminates it. If the

@@ -30,10 +30,11 @@ type Config struct {
 // Broker is a connection to JetStream with the topology ensured and the KV
 // buckets bound.
 type Broker struct {
-	Conn     *nats.Conn
-	JS       jetstream.JetStream
-	Webhooks jetstream.KeyValue
-	Tenants  jetstream.KeyValue
+	Conn       *nats.Conn
+	JS         jetstream.JetStream
+	Webhooks   jetstream.KeyValue
+	Tenants    jetstream.KeyValue
+	EventTypes jetstream.KeyValue
 
 	closed chan struct{}
 }
@@ -82,7 +83,9 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	b := &Broker{Conn: nc, JS: js, closed: closed}
 	if b.Webhooks, err = js.KeyValue(ctx, BucketWebhooks); err == nil {
-		b.Tenants, err = js.KeyValue(ctx, BucketTenants)
+		if b.Tenants, err = js.KeyValue(ctx, BucketTenants); err == nil {
+			b.EventTypes, err = js.KeyValue(ctx, BucketEventTypes)
+		}
 	}
 	if err != nil {
 		nc.Close()

@@ -12,6 +12,7 @@
 //	QUARANTINE   quarantine.<stream>                events that could not be decoded or validated
 //	KV webhooks  <tenant>.<webhook>                 subscriptions, watched by router and senders
 //	KV tenants   <tenant> and token.<sha256>        tenants and their token hashes
+//	KV event_types  <type>                          event types added to the catalog at run time (JSON)
 //
 // Durable consumers: "router" on EVENTS, "sender" on DELIVERIES. Every router
 // and sender replica binds the same durable, so adding a replica shares the

@@ -20,8 +20,9 @@ const (
 	ConsumerRouter = "router"
 	ConsumerSender = "sender"
 
-	BucketWebhooks = "webhooks"
-	BucketTenants  = "tenants"
+	BucketWebhooks   = "webhooks"
+	BucketTenants    = "tenants"
+	BucketEventTypes = "event_types"
 )
 
 // Subject prefixes. Build subjects with the functions below.
@@ -194,6 +195,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	for _, kc := range []jetstream.KeyValueConfig{
 		{Bucket: BucketWebhooks, Description: "webhook subscriptions", History: 5, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketTenants, Description: "tenants and token hashes", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketEventTypes, Description: "event types added to the catalog at run time", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 	} {
 		if err := retryClusterSettling(ctx, func() error {
 			_, err := js.CreateOrUpdateKeyValue(ctx, kc)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,10 @@ import (
 	"github.com/hookstream/hookstream/sender"
 )
 
-const testToken = "hs_test_token_for_e2e_tests_only"
+const (
+	testToken  = "hs_test_token_for_e2e_tests_only"
+	adminToken = "admin"
+)
 
 // env is one running pipeline.
 type env struct {
@@ -39,7 +43,17 @@ type options struct {
 	dir      string
 	roles    pipeline.Roles
 	schedule []time.Duration
+	// clock, when set, is the time of the API and the senders.
+	clock *clock
+	// egress, when set, replaces the policy that allows loopback receivers.
+	egress *egress.Policy
 }
+
+// clock is real time plus an offset a test can move forward.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // start runs a pipeline on a fresh (or, with opts.dir, an existing) store.
 func start(t *testing.T, opts options) *env {
@@ -50,14 +64,21 @@ func start(t *testing.T, opts options) *env {
 	e := &env{t: t, done: make(chan error, 1)}
 	e.srv = brokertest.Server(t, opts.dir)
 	e.b = brokertest.Open(t, e.srv, broker.Topology{})
-	p, err := pipeline.New(pipeline.Config{
+	cfg := pipeline.Config{
 		Broker: e.b,
 		Roles:  opts.roles,
-		API:    api.Config{Addr: "127.0.0.1:0", AdminToken: "admin"},
+		API:    api.Config{Addr: "127.0.0.1:0", AdminToken: adminToken},
 		Sender: sender.Config{Workers: 8, RetrySchedule: opts.schedule},
 		Client: sender.ClientConfig{Timeout: 2 * time.Second},
 		Egress: egress.Policy{AllowLoopback: true},
-	})
+	}
+	if opts.clock != nil {
+		cfg.API.Now, cfg.Sender.Now = opts.clock.now, opts.clock.now
+	}
+	if opts.egress != nil {
+		cfg.Egress = *opts.egress
+	}
+	p, err := pipeline.New(cfg)
 	require.NoError(t, err)
 	e.p = p
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,7 +91,7 @@ func start(t *testing.T, opts options) *env {
 		t.Cleanup(e.api.Close)
 	}
 	select {
-	case <-p.Index.Ready():
+	case <-p.Ready():
 	case <-time.After(10 * time.Second):
 		t.Fatal("index not ready")
 	}

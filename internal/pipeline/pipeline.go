@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/catalog"
 	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/service"
 	"github.com/hookstream/hookstream/producer"
@@ -58,6 +59,7 @@ type Config struct {
 // Pipeline is a wired set of components.
 type Pipeline struct {
 	Index    *subscription.Index
+	Catalog  *catalog.Watcher
 	Store    *subscription.KVStore
 	Producer *producer.Producer
 	Router   *router.Router
@@ -81,8 +83,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	b := cfg.Broker
 	p := &Pipeline{
-		Index: subscription.NewIndex(b.Webhooks, logger),
-		Store: subscription.NewKVStore(b.Webhooks),
+		Index:   subscription.NewIndex(b.Webhooks, logger),
+		Catalog: catalog.NewWatcher(b.EventTypes, logger),
+		Store:   subscription.NewKVStore(b.Webhooks),
 	}
 	cc := cfg.Client
 	cc.Egress = cfg.Egress
@@ -92,7 +95,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if p.Producer, err = producer.New(producer.Config{JS: b.JS}); err != nil {
 		return nil, err
 	}
-	p.runners = append(p.runners, service.Named{Name: "subscription index", Runner: p.Index})
+	p.runners = append(p.runners,
+		service.Named{Name: "subscription index", Runner: p.Index},
+		service.Named{Name: "event catalog", Runner: p.Catalog})
 	if cfg.Roles.Router {
 		rc := cfg.Router
 		rc.JS, rc.Matcher = b.JS, p.Index
@@ -100,7 +105,7 @@ func New(cfg Config) (*Pipeline, error) {
 		if p.Router, err = router.New(rc); err != nil {
 			return nil, err
 		}
-		p.runners = append(p.runners, service.Named{Name: "router", Runner: afterReady(p.Index, p.Router)})
+		p.runners = append(p.runners, service.Named{Name: "router", Runner: p.afterReady(p.Router)})
 	}
 	if cfg.Roles.Sender {
 		sc := cfg.Sender
@@ -109,7 +114,7 @@ func New(cfg Config) (*Pipeline, error) {
 		if p.Sender, err = sender.New(sc); err != nil {
 			return nil, err
 		}
-		p.runners = append(p.runners, service.Named{Name: "sender", Runner: afterReady(p.Index, p.Sender)})
+		p.runners = append(p.runners, service.Named{Name: "sender", Runner: p.afterReady(p.Sender)})
 	}
 	if cfg.Roles.API {
 		ac := cfg.API
@@ -131,16 +136,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return service.Group(ctx, p.runners...)
 }
 
-// afterReady starts r once the subscription index has loaded, so the router
-// never routes against a half-loaded index.
-func afterReady(ix *subscription.Index, r service.Runner) service.Runner {
+// Ready is closed once the subscription index and the event catalog have
+// loaded.
+func (p *Pipeline) Ready() <-chan struct{} {
+	ready := make(chan struct{})
+	go func() {
+		<-p.Index.Ready()
+		<-p.Catalog.Ready()
+		close(ready)
+	}()
+	return ready
+}
+
+// afterReady starts r once the subscription index and the catalog have
+// loaded, so the router never routes (or quarantines as unknown) against a
+// half-loaded view.
+func (p *Pipeline) afterReady(r service.Runner) service.Runner {
 	return service.RunnerFunc(func(ctx context.Context) error {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ix.Ready():
-		case <-time.After(time.Minute):
-			return fmt.Errorf("subscription index not loaded after a minute")
+		for _, ready := range []<-chan struct{}{p.Index.Ready(), p.Catalog.Ready()} {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-ready:
+			case <-time.After(time.Minute):
+				return fmt.Errorf("subscriptions or event types not loaded after a minute")
+			}
 		}
 		return r.Run(ctx)
 	})
