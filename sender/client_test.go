@@ -1,0 +1,87 @@
+package sender_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookstream/hookstream/internal/egress"
+	"github.com/hookstream/hookstream/schemas"
+	"github.com/hookstream/hookstream/sender"
+)
+
+func testWebhook(url string) *schemas.Webhook {
+	return &schemas.Webhook{ID: "wh_1", TenantID: "t", URL: url, Enabled: true,
+		Secrets: []schemas.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+}
+
+func testDelivery() *schemas.Delivery {
+	return &schemas.Delivery{ID: "evt_1:wh_1", EventID: "evt_1", EventType: "sync.started", TenantID: "t", WebhookID: "wh_1",
+		Payload: []byte(`{"id":"evt_1"}`)}
+}
+
+var loopback = sender.ClientConfig{Timeout: 2 * time.Second, Egress: egress.Policy{AllowLoopback: true}}
+
+func TestClientCapsTheResponseAndDoesNotFollowRedirects(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("x", 10<<20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/huge":
+			_, _ = w.Write([]byte(huge))
+		case "/redirect":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		case "/busy":
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			t.Errorf("unexpected request to %s", r.URL.Path)
+		}
+	}))
+	defer srv.Close()
+	c := sender.NewClient(loopback)
+	ctx := t.Context()
+
+	res := c.Send(ctx, testWebhook(srv.URL+"/huge"), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeSuccess, res.Outcome)
+	require.Len(t, res.Response, 1024, "only the start of a response is kept")
+
+	res = c.Send(ctx, testWebhook(srv.URL+"/redirect"), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeFailed, res.Outcome, "a redirect is not success")
+	require.Equal(t, http.StatusFound, res.StatusCode)
+
+	res = c.Send(ctx, testWebhook(srv.URL+"/busy"), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeFailed, res.Outcome)
+	require.Equal(t, 7*time.Second, res.RetryAfter)
+}
+
+func TestClientRefusesPrivateAddressesWhenDialing(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("the request must not arrive")
+	}))
+	defer srv.Close()
+	strict := sender.NewClient(sender.ClientConfig{Timeout: 2 * time.Second})
+	// "localhost" is how a DNS answer that turned private looks to the dialer.
+	for _, url := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
+		res := strict.Send(t.Context(), testWebhook(url), testDelivery(), time.Now())
+		require.Equal(t, schemas.OutcomeError, res.Outcome, url)
+		require.Contains(t, res.Error, "destination not allowed", url)
+	}
+}
+
+func TestClientTimesOut(t *testing.T) {
+	t.Parallel()
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-block }))
+	defer srv.Close()
+	defer close(block)
+	c := sender.NewClient(sender.ClientConfig{Timeout: 100 * time.Millisecond, Egress: egress.Policy{AllowLoopback: true}})
+	res := c.Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeError, res.Outcome)
+	require.Equal(t, "timeout", res.Error)
+}
