@@ -99,7 +99,10 @@ type pending struct {
 func (r *Router) Run(ctx context.Context) error {
 	cons, err := r.js.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
 	if err != nil {
-		return fmt.Errorf("router: bind consumer: %w", err)
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return fmt.Errorf("bind consumer: %w", err)
 	}
 	queue := make(chan pending, r.inFlight)
 	var wg sync.WaitGroup
@@ -116,7 +119,7 @@ func (r *Router) Run(ctx context.Context) error {
 	if err != nil {
 		close(queue)
 		wg.Wait()
-		return fmt.Errorf("router: consume: %w", err)
+		return fmt.Errorf("consume: %w", err)
 	}
 	<-ctx.Done()
 	cc.Stop()

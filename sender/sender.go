@@ -125,11 +125,14 @@ func (s *Sender) Stats() Stats {
 func (s *Sender) Run(ctx context.Context) error {
 	cons, err := s.js.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
 	if err != nil {
-		return fmt.Errorf("sender: bind consumer: %w", err)
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return fmt.Errorf("bind consumer: %w", err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(s.workers))
 	if err != nil {
-		return fmt.Errorf("sender: consume: %w", err)
+		return fmt.Errorf("consume: %w", err)
 	}
 	var stopping atomic.Bool
 	var wg sync.WaitGroup

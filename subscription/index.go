@@ -72,7 +72,10 @@ func (ix *Index) Run(ctx context.Context) error {
 	drain:
 		for !initial {
 			select {
-			case e := <-w.Updates():
+			case e, ok := <-w.Updates():
+				if !ok {
+					break drain // closed: the outer loop returns
+				}
 				changed = ix.apply(all, e) || changed
 			default:
 				break drain

@@ -128,3 +128,29 @@ func TestIndexWebhookFallsBackToTheBucket(t *testing.T) {
 	require.True(t, found)
 	require.Equal(t, "w1", w.ID)
 }
+
+// Run returns promptly when cancelled in the middle of a burst of writes
+// (it once spun on the closed watch channel while draining the burst).
+func TestIndexStopsDuringABurst(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	store := subscription.NewKVStore(b.Webhooks)
+	ix := subscription.NewIndex(b.Webhooks, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(ctx) }()
+	<-ix.Ready()
+	for i := range 2000 {
+		require.NoError(t, store.Create(context.Background(), hook("t1", fmt.Sprintf("w%d", i), []string{"*"})))
+		if i == 1000 {
+			cancel()
+		}
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Index.Run did not return after cancel")
+	}
+}
