@@ -212,6 +212,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenantID s
 		return err
 	}
 	s.logger.Info("webhook secret rotated", "tenant", tenantID, "webhook", wh.ID, "grace_period", grace.String())
+	s.syncIndex(r.Context())
 	resp := s.webhookResponse(updated)
 	resp.Secret = req.Secret
 	writeJSON(w, http.StatusOK, resp)

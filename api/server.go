@@ -53,6 +53,10 @@ type Config struct {
 	// error message is shown to the client. Optional; default accepts any
 	// such URL.
 	CheckURL func(ctx context.Context, u *url.URL) error
+	// Index, when set, is waited on after each webhook write, so that the
+	// router in this process matches what the API just answered.
+	// subscription.Index implements it. Optional.
+	Index interface{ Sync(ctx context.Context) error }
 	// Client sends the test deliveries of POST /v1/webhooks/{id}/test, the
 	// same way senders do. Optional; default sender.NewClient with the
 	// default (strict) egress policy.
@@ -71,6 +75,7 @@ type Server struct {
 	now        func() time.Time
 	checkURL   func(context.Context, *url.URL) error
 	client     *sender.Client
+	index      interface{ Sync(ctx context.Context) error }
 
 	tokens  *tokenCache
 	handler http.Handler
@@ -104,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 		now:        cfg.Now,
 		checkURL:   cfg.CheckURL,
 		client:     cfg.Client,
+		index:      cfg.Index,
 		tokens:     newTokenCache(tokenCacheSize, tokenCacheTTL),
 		listening:  make(chan struct{}),
 	}
@@ -180,6 +186,23 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("api: shutdown: %w", err)
 	}
 	return nil
+}
+
+// indexSyncTimeout bounds the wait for the subscription index after a write.
+const indexSyncTimeout = 2 * time.Second
+
+// syncIndex waits (briefly) until the subscription index has applied the
+// webhook writes made so far. The write is stored either way; a slow index
+// only means an event published at once might not match it yet.
+func (s *Server) syncIndex(ctx context.Context) {
+	if s.index == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexSyncTimeout)
+	defer cancel()
+	if err := s.index.Sync(ctx); err != nil {
+		s.logger.Warn("subscription index lags the write", "err", err)
+	}
 }
 
 // handlerFunc is an HTTP handler that returns its error: an *Error is

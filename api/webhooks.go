@@ -89,6 +89,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 		return fmt.Errorf("api: create webhook: %w", err)
 	}
 	s.logger.Info("webhook created", "tenant", tenantID, "webhook", wh.ID)
+	s.syncIndex(r.Context())
 	if wh.Enabled {
 		// The webhook exists now: queue its ping even if the client hangs up.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pingTimeout)
@@ -319,6 +320,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID s
 		return err
 	}
 	s.logger.Info("webhook updated", "tenant", tenantID, "webhook", wh.ID)
+	s.syncIndex(r.Context())
 	resp := s.webhookResponse(updated)
 	resp.Secret = newSecret
 	writeJSON(w, http.StatusOK, resp)
@@ -530,6 +532,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 		return err
 	}
 	s.logger.Info("webhook deleted", "tenant", tenantID, "webhook", id)
+	s.syncIndex(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

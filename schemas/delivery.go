@@ -21,8 +21,25 @@ type Delivery struct {
 	CreatedAt time.Time `json:"created_at" msgpack:"created_at"`
 	// Replays counts how many times this delivery was re-enqueued from the
 	// dead letters; each replay gets a fresh attempt budget.
-	Replays int    `json:"replays,omitempty" msgpack:"replays,omitempty"`
-	Payload []byte `json:"-" msgpack:"payload"`
+	Replays int `json:"replays,omitempty" msgpack:"replays,omitempty"`
+	// Attempts is how many attempts were made before this message: a retry
+	// is a new message carrying the count (and History) forward.
+	Attempts int `json:"attempts,omitempty" msgpack:"attempts,omitempty"`
+	// NotBefore is the earliest time of the next attempt (a retry's delay).
+	NotBefore time.Time `json:"not_before,omitzero" msgpack:"not_before,omitempty"`
+	// History summarises the attempts of this round, oldest first.
+	History []AttemptSummary `json:"history,omitempty" msgpack:"history,omitempty"`
+	Payload []byte           `json:"-" msgpack:"payload"`
+}
+
+// AttemptSummary is the outcome of one attempt, carried with a delivery
+// across retries and kept in its dead letter.
+type AttemptSummary struct {
+	Attempt    int       `json:"attempt" msgpack:"attempt"`
+	At         time.Time `json:"at" msgpack:"at"`
+	Outcome    Outcome   `json:"outcome" msgpack:"outcome"`
+	StatusCode int       `json:"status_code,omitempty" msgpack:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty" msgpack:"error,omitempty"`
 }
 
 // DeliveryID is the id of the delivery of an event to a webhook. The router
@@ -61,8 +78,9 @@ type Attempt struct {
 	Final bool `json:"final,omitempty" msgpack:"final,omitempty"`
 }
 
-// DeadLetter is a delivery that kept failing, kept in the DEADLETTERS stream
-// until it is replayed or expires.
+// DeadLetter is a delivery that kept failing (or could not be sent: its
+// webhook was disabled), kept in the DEADLETTERS stream until it is replayed
+// or expires. Delivery.History holds every attempt's outcome.
 type DeadLetter struct {
 	Delivery   Delivery  `json:"delivery" msgpack:"delivery"`
 	Reason     string    `json:"reason" msgpack:"reason"`
@@ -70,4 +88,27 @@ type DeadLetter struct {
 	LastStatus int       `json:"last_status,omitempty" msgpack:"last_status,omitempty"`
 	LastError  string    `json:"last_error,omitempty" msgpack:"last_error,omitempty"`
 	At         time.Time `json:"at" msgpack:"at"`
+}
+
+// AuditKind says what an AuditRecord records.
+type AuditKind string
+
+// Audit kinds.
+const (
+	AuditWebhookDisabled   AuditKind = "webhook.disabled"    // a sender disabled a webhook (410 Gone, failing too long)
+	AuditDeadLetterExpired AuditKind = "dead_letter.expired" // a dead letter outlived the retention and was removed
+	AuditReplayRun         AuditKind = "replay.run"          // an end-of-day or on-demand replay finished
+)
+
+// AuditRecord keeps what Hookstream did on its own, kept in the AUDIT stream.
+type AuditRecord struct {
+	Kind       AuditKind `json:"kind" msgpack:"kind"`
+	TenantID   string    `json:"tenant_id,omitempty" msgpack:"tenant_id,omitempty"`
+	WebhookID  string    `json:"webhook_id,omitempty" msgpack:"webhook_id,omitempty"`
+	DeliveryID string    `json:"delivery_id,omitempty" msgpack:"delivery_id,omitempty"`
+	EventID    string    `json:"event_id,omitempty" msgpack:"event_id,omitempty"`
+	Reason     string    `json:"reason" msgpack:"reason"`
+	// Count is how many items a run handled (replayed), when it is a run.
+	Count int       `json:"count,omitempty" msgpack:"count,omitempty"`
+	At    time.Time `json:"at" msgpack:"at"`
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +22,10 @@ type Index struct {
 	logger *slog.Logger
 	snap   atomic.Pointer[snapshot]
 	ready  chan struct{}
+
+	mu       sync.Mutex
+	applied  uint64        // the bucket revision the snapshot reflects
+	advanced chan struct{} // closed (and replaced) when applied grows
 }
 
 // NewIndex returns an index over the webhooks bucket. It is empty until Run
@@ -29,7 +34,7 @@ func NewIndex(kv jetstream.KeyValue, logger *slog.Logger) *Index {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ix := &Index{kv: kv, logger: logger, ready: make(chan struct{})}
+	ix := &Index{kv: kv, logger: logger, ready: make(chan struct{}), advanced: make(chan struct{})}
 	ix.snap.Store(buildSnapshot(map[string]*schemas.Webhook{}))
 	return ix
 }
@@ -47,6 +52,7 @@ func (ix *Index) Run(ctx context.Context) error {
 	defer func() { _ = w.Stop() }()
 	all := map[string]*schemas.Webhook{}
 	initial := true
+	var rev uint64
 	for {
 		var entry jetstream.KeyValueEntry
 		select {
@@ -62,9 +68,13 @@ func (ix *Index) Run(ctx context.Context) error {
 			entry = e
 		}
 		changed := ix.apply(all, entry)
+		if entry != nil {
+			rev = max(rev, entry.Revision())
+		}
 		if entry == nil && initial {
 			initial = false
 			ix.snap.Store(buildSnapshot(all))
+			ix.advance(rev)
 			close(ix.ready)
 			continue
 		}
@@ -77,12 +87,58 @@ func (ix *Index) Run(ctx context.Context) error {
 					break drain // closed: the outer loop returns
 				}
 				changed = ix.apply(all, e) || changed
+				if e != nil {
+					rev = max(rev, e.Revision())
+				}
 			default:
 				break drain
 			}
 		}
 		if changed && !initial {
 			ix.snap.Store(buildSnapshot(all))
+		}
+		if !initial {
+			ix.advance(rev)
+		}
+	}
+}
+
+// advance records that the snapshot reflects the bucket up to rev.
+func (ix *Index) advance(rev uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if rev > ix.applied {
+		ix.applied = rev
+		close(ix.advanced)
+		ix.advanced = make(chan struct{})
+	}
+}
+
+// Sync waits until the index reflects every write made to the bucket before
+// the call, so a webhook the API just saved is what the router matches next.
+// Routers in other processes catch up just as fast, but Sync cannot wait for
+// them.
+func (ix *Index) Sync(ctx context.Context) error {
+	st, err := ix.kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("subscription: bucket status: %w", err)
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return errors.New("subscription: bucket status has no stream info")
+	}
+	last := bs.StreamInfo().State.LastSeq
+	for {
+		ix.mu.Lock()
+		applied, advanced := ix.applied, ix.advanced
+		ix.mu.Unlock()
+		if applied >= last {
+			return nil
+		}
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

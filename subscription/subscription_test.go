@@ -154,3 +154,21 @@ func TestIndexStopsDuringABurst(t *testing.T) {
 		t.Fatal("Index.Run did not return after cancel")
 	}
 }
+
+// After Sync, the index holds every write made before it.
+func TestIndexSync(t *testing.T) {
+	t.Parallel()
+	ix, store := startIndex(t)
+	ctx := context.Background()
+	for i := range 50 {
+		id := fmt.Sprintf("w%d", i)
+		require.NoError(t, store.Create(ctx, hook("t1", id, []string{"*"})))
+		require.NoError(t, ix.Sync(ctx))
+		_, ok := ix.Get("t1", id)
+		require.True(t, ok, "%s indexed after Sync", id)
+	}
+	require.NoError(t, store.Delete(ctx, "t1", "w0"))
+	require.NoError(t, ix.Sync(ctx))
+	_, ok := ix.Get("t1", "w0")
+	require.False(t, ok)
+}

@@ -35,6 +35,8 @@ type Broker struct {
 	Webhooks   jetstream.KeyValue
 	Tenants    jetstream.KeyValue
 	EventTypes jetstream.KeyValue
+	Health     jetstream.KeyValue
+	Scheduler  jetstream.KeyValue
 
 	closed chan struct{}
 }
@@ -82,9 +84,15 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{Conn: nc, JS: js, closed: closed}
-	if b.Webhooks, err = js.KeyValue(ctx, BucketWebhooks); err == nil {
-		if b.Tenants, err = js.KeyValue(ctx, BucketTenants); err == nil {
-			b.EventTypes, err = js.KeyValue(ctx, BucketEventTypes)
+	for _, bind := range []struct {
+		kv   *jetstream.KeyValue
+		name string
+	}{
+		{&b.Webhooks, BucketWebhooks}, {&b.Tenants, BucketTenants}, {&b.EventTypes, BucketEventTypes},
+		{&b.Health, BucketHealth}, {&b.Scheduler, BucketScheduler},
+	} {
+		if *bind.kv, err = js.KeyValue(ctx, bind.name); err != nil {
+			break
 		}
 	}
 	if err != nil {

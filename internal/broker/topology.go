@@ -16,6 +16,7 @@ const (
 	StreamAttempts    = "ATTEMPTS"
 	StreamDeadLetters = "DEADLETTERS"
 	StreamQuarantine  = "QUARANTINE"
+	StreamAudit       = "AUDIT"
 
 	ConsumerRouter = "router"
 	ConsumerSender = "sender"
@@ -23,15 +24,19 @@ const (
 	BucketWebhooks   = "webhooks"
 	BucketTenants    = "tenants"
 	BucketEventTypes = "event_types"
+	BucketHealth     = "webhook_health"
+	BucketScheduler  = "scheduler"
 )
 
 // Subject prefixes. Build subjects with the functions below.
 const (
 	subjEvents      = "events."
 	subjDeliveries  = "deliveries."
+	subjRetries     = "retries."
 	subjAttempts    = "attempts."
 	subjDeadLetters = "deadletters."
 	subjQuarantine  = "quarantine."
+	subjAudit       = "audit."
 )
 
 // EventSubject is where events of a tenant and type are published.
@@ -44,6 +49,18 @@ func DeliverySubject(tenantID, webhookID string) string {
 	return subjDeliveries + tenantID + "." + webhookID
 }
 
+// RetrySubject is where the schedule of a delayed retry waits: a message
+// scheduled (Nats-Schedule) to publish the delivery on DeliverySubject when
+// it is due. It lives in the DELIVERIES stream but outside the senders'
+// filter, so a waiting retry holds no consumer slot. key must be a subject
+// token unique to the delivery (see schemas.SubjectToken).
+func RetrySubject(tenantID, webhookID, key string) string {
+	return subjRetries + tenantID + "." + webhookID + "." + key
+}
+
+// DeliveriesFilter is the senders' filter on DELIVERIES.
+const DeliveriesFilter = subjDeliveries + ">"
+
 // AttemptSubject is where a webhook's attempts are logged.
 func AttemptSubject(tenantID, webhookID string) string {
 	return subjAttempts + tenantID + "." + webhookID
@@ -52,6 +69,23 @@ func AttemptSubject(tenantID, webhookID string) string {
 // DeadLetterSubject is where a webhook's dead letters are kept.
 func DeadLetterSubject(tenantID, webhookID string) string {
 	return subjDeadLetters + tenantID + "." + webhookID
+}
+
+// DeadLetterFilter selects the dead letters of a tenant, or of one of its
+// webhooks when webhookID is not empty.
+func DeadLetterFilter(tenantID, webhookID string) string {
+	if webhookID == "" {
+		return subjDeadLetters + tenantID + ".*"
+	}
+	return DeadLetterSubject(tenantID, webhookID)
+}
+
+// AllDeadLetters selects every dead letter.
+const AllDeadLetters = subjDeadLetters + ">"
+
+// AuditSubject is where records about a tenant's webhook are kept.
+func AuditSubject(tenantID, webhookID string) string {
+	return subjAudit + tenantID + "." + cmpOr(webhookID, "_")
 }
 
 // QuarantineSubject is where undecodable or invalid messages from stream go.
@@ -82,9 +116,16 @@ type Topology struct {
 	// DedupeWindow is how long an event id (and a delivery id) is remembered
 	// for deduplication. Optional; default 10 minutes.
 	DedupeWindow time.Duration
-	// LogMaxAge is how long attempts, dead letters and quarantined messages are
-	// kept. Optional; default 7 days.
+	// LogMaxAge is how long quarantined messages and audit records are kept.
+	// Optional; default 30 days.
 	LogMaxAge time.Duration
+	// AttemptsMaxAge is how long the delivery log keeps attempts. Optional;
+	// default 14 days.
+	AttemptsMaxAge time.Duration
+	// DeadLetterRetention is how long dead letters wait for a replay; the
+	// scheduler removes older ones (with an audit record). The stream keeps
+	// them a day longer as a safety net. Optional; default 7 days.
+	DeadLetterRetention time.Duration
 	// AttemptsPerWebhook caps the delivery log per webhook. Optional; default 10,000.
 	AttemptsPerWebhook int64
 	// SenderAckWait is how long a sender may hold a delivery before it is
@@ -104,7 +145,13 @@ func (t Topology) withDefaults() Topology {
 		t.DedupeWindow = 10 * time.Minute
 	}
 	if t.LogMaxAge <= 0 {
-		t.LogMaxAge = 7 * 24 * time.Hour
+		t.LogMaxAge = 30 * 24 * time.Hour
+	}
+	if t.AttemptsMaxAge <= 0 {
+		t.AttemptsMaxAge = 14 * 24 * time.Hour
+	}
+	if t.DeadLetterRetention <= 0 {
+		t.DeadLetterRetention = 7 * 24 * time.Hour
 	}
 	if t.AttemptsPerWebhook <= 0 {
 		t.AttemptsPerWebhook = 10_000
@@ -129,22 +176,28 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			MaxAge: t.EventsMaxAge, Duplicates: t.DedupeWindow,
 		},
 		{
-			Name: StreamDeliveries, Subjects: []string{subjDeliveries + ">"},
-			Description: "one message per event and matching webhook, consumed by senders",
+			Name: StreamDeliveries, Subjects: []string{subjDeliveries + ">", subjRetries + ">"},
+			Description: "one message per event and matching webhook, consumed by senders; scheduled retries wait on retries.>",
 			Retention:   jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
-			Duplicates: t.DedupeWindow,
+			Duplicates: t.DedupeWindow, AllowMsgSchedules: true,
 		},
 		{
 			Name: StreamAttempts, Subjects: []string{subjAttempts + ">"},
 			Description: "delivery log: one message per HTTP attempt",
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
-			MaxAge: t.LogMaxAge, MaxMsgsPerSubject: t.AttemptsPerWebhook,
+			MaxAge: t.AttemptsMaxAge, MaxMsgsPerSubject: t.AttemptsPerWebhook,
 		},
 		{
 			Name: StreamDeadLetters, Subjects: []string{subjDeadLetters + ">"},
-			Description: "deliveries that exhausted their attempts",
+			Description: "deliveries that exhausted their attempts, waiting for a replay",
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
-			MaxAge: t.LogMaxAge, Duplicates: t.DedupeWindow,
+			MaxAge: t.DeadLetterRetention + 24*time.Hour, Duplicates: t.DedupeWindow,
+		},
+		{
+			Name: StreamAudit, Subjects: []string{subjAudit + ">"},
+			Description: "what Hookstream did on its own: webhooks disabled, dead letters expired, replay runs",
+			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+			MaxAge: t.LogMaxAge,
 		},
 		{
 			Name: StreamQuarantine, Subjects: []string{subjQuarantine + ">"},
@@ -166,7 +219,8 @@ func (t Topology) Consumers() map[string]jetstream.ConsumerConfig {
 		},
 		StreamDeliveries: {
 			Durable: ConsumerSender, Description: "senders share this durable",
-			AckPolicy: jetstream.AckExplicitPolicy, AckWait: t.SenderAckWait,
+			FilterSubject: DeliveriesFilter,
+			AckPolicy:     jetstream.AckExplicitPolicy, AckWait: t.SenderAckWait,
 			MaxAckPending: t.SenderMaxAckPending, MaxDeliver: -1, Replicas: t.Replicas,
 		},
 	}
@@ -196,6 +250,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		{Bucket: BucketWebhooks, Description: "webhook subscriptions", History: 5, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketTenants, Description: "tenants and token hashes", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketEventTypes, Description: "event types added to the catalog at run time", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketHealth, Description: "per-webhook delivery health: failing since when", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketScheduler, Description: "replay runs: lease, progress, completion", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 	} {
 		if err := retryClusterSettling(ctx, func() error {
 			_, err := js.CreateOrUpdateKeyValue(ctx, kc)

@@ -155,7 +155,7 @@ func TestRepublishedEventIDIsDeliveredOnce(t *testing.T) {
 	require.True(t, out.Duplicate)
 
 	e.settle()
-	require.Equal(t, 1, rc.count("sync.started"))
+	require.Equal(t, 1, rc.count("sync.started"), "router %+v sender %+v", e.p.Router.Stats(), e.p.Sender.Stats())
 }
 
 func TestFailingTwiceThenSucceedingIsDeliveredWithSameID(t *testing.T) {

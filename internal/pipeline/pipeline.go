@@ -118,7 +118,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Roles.API {
 		ac := cfg.API
-		ac.Broker, ac.Store, ac.Producer, ac.Client = b, p.Store, p.Producer, client
+		ac.Broker, ac.Store, ac.Producer, ac.Client, ac.Index = b, p.Store, p.Producer, client, p.Index
 		if ac.CheckURL == nil {
 			ac.CheckURL = cfg.Egress.CheckURL
 		}
