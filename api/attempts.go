@@ -2,15 +2,13 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/streamlog"
 	"github.com/hookstream/hookstream/schemas"
 )
 
@@ -102,84 +100,24 @@ func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, tenantID s
 
 // readAttempts returns the last q.limit attempts on subject that match
 // q.status and come before q.before, newest first, and whether older ones
-// match too. The log is read oldest to newest with an ordered consumer up to
-// the subject's last message, keeping the newest matches in a ring.
+// match too.
 func (s *Server) readAttempts(ctx context.Context, subject string, q attemptsQuery) ([]attemptItem, bool, error) {
-	items := []attemptItem{}
-	stream, err := s.broker.JS.Stream(ctx, broker.StreamAttempts)
-	if err != nil {
-		return nil, false, fmt.Errorf("api: attempts stream: %w", err)
-	}
-	last, err := stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return items, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("api: last attempt: %w", err)
-	}
-	stop := last.Sequence // the last sequence to read
-	if q.before != 0 {
-		if q.before <= 1 {
-			return items, false, nil
-		}
-		stop = min(stop, q.before-1)
-	}
-
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{subject},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: 30 * time.Second,
-		MaxResetAttempts:  3,
-	})
+	page := streamlog.Page{Limit: q.limit, Before: q.before}
+	entries, more, err := streamlog.ReadNewest(ctx, s.broker.JS, broker.StreamAttempts, subject, page,
+		func(m streamlog.Msg) (schemas.Attempt, bool) {
+			var a schemas.Attempt
+			if err := schemas.Unmarshal(m.Data, &a); err != nil {
+				s.logger.Warn("undecodable attempt in the delivery log", "subject", subject, "seq", m.Seq, "err", err)
+				return a, false
+			}
+			return a, q.status == "" || a.Outcome == q.status
+		})
 	if err != nil {
 		return nil, false, fmt.Errorf("api: read attempts: %w", err)
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(256))
-	if err != nil {
-		return nil, false, fmt.Errorf("api: read attempts: %w", err)
+	items := make([]attemptItem, 0, len(entries))
+	for _, e := range entries {
+		items = append(items, newAttemptItem(e.Seq, e.Value))
 	}
-	defer func() {
-		msgs.Stop()
-		if info := cons.CachedInfo(); info != nil {
-			// Ordered consumers are ephemeral; remove this one now rather
-			// than after the inactivity threshold.
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = s.broker.JS.DeleteConsumer(dctx, broker.StreamAttempts, info.Name)
-			cancel()
-		}
-	}()
-
-	ring := make([]attemptItem, q.limit)
-	matched := 0 // matches seen; the newest min(matched, limit) are in ring
-	for {
-		m, err := msgs.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return nil, false, fmt.Errorf("api: read attempts: %w", err)
-		}
-		md, err := m.Metadata()
-		if err != nil {
-			return nil, false, fmt.Errorf("api: read attempts: %w", err)
-		}
-		seq := md.Sequence.Stream
-		if seq > stop {
-			break
-		}
-		var a schemas.Attempt
-		if err := schemas.Unmarshal(m.Data(), &a); err != nil {
-			s.logger.Warn("undecodable attempt in the delivery log", "subject", subject, "seq", seq, "err", err)
-		} else if q.status == "" || a.Outcome == q.status {
-			ring[matched%q.limit] = newAttemptItem(seq, a)
-			matched++
-		}
-		if seq >= stop || md.NumPending == 0 {
-			break
-		}
-	}
-
-	n := min(matched, q.limit)
-	for i := range n {
-		// Newest first: walk the ring backwards from the last write.
-		items = append(items, ring[(matched-1-i)%q.limit])
-	}
-	return items, matched > q.limit, nil
+	return items, more, nil
 }
