@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -295,8 +296,7 @@ func TestEventTypes(t *testing.T) {
 	}
 
 	// The admin adds a type; a "*" webhook and a family webhook may use it.
-	name := "leaveapi" + strings.ReplaceAll(t.Name(), "Test", "") // unique per package run
-	name = strings.ToLower(name) + ".requested"
+	name := fmt.Sprintf("leaveapi%d.requested", time.Now().UnixNano()) // unique under -count
 	body := map[string]any{"name": name, "description": "An employee requested leave.",
 		"schema": map[string]any{"type": "object", "required": []string{"days"}, "properties": map[string]any{"days": map[string]any{"type": "integer"}}}}
 	require.Equal(t, http.StatusUnauthorized, tb.do(t, http.MethodPost, "/v1/event-types", tokenA, body).status)

@@ -56,7 +56,9 @@ type Config struct {
 	// Index, when set, is waited on after each webhook write, so that the
 	// router in this process matches what the API just answered.
 	// subscription.Index implements it. Optional.
-	Index interface{ Sync(ctx context.Context) error }
+	Index interface {
+		Sync(ctx context.Context) error
+	}
 	// Client sends the test deliveries of POST /v1/webhooks/{id}/test, the
 	// same way senders do. Optional; default sender.NewClient with the
 	// default (strict) egress policy.
@@ -75,7 +77,9 @@ type Server struct {
 	now        func() time.Time
 	checkURL   func(context.Context, *url.URL) error
 	client     *sender.Client
-	index      interface{ Sync(ctx context.Context) error }
+	index      interface {
+		Sync(ctx context.Context) error
+	}
 
 	tokens  *tokenCache
 	handler http.Handler

@@ -18,9 +18,10 @@ import (
 	"github.com/hookstream/hookstream/schemas"
 )
 
-// Matcher finds the webhooks an event goes to. It appends enabled webhooks of
-// tenantID subscribed to eventType and admitting orgID to dst, each once; the
-// returned webhooks are shared and read-only. subscription.Index implements it.
+// Matcher finds the webhooks an event goes to. It appends the webhooks of
+// tenantID (enabled or not) subscribed to eventType and admitting orgID to
+// dst, each once; the returned webhooks are shared and read-only.
+// subscription.Index implements it.
 type Matcher interface {
 	Match(dst []*schemas.Webhook, tenantID, eventType, orgID string) []*schemas.Webhook
 }
@@ -46,6 +47,7 @@ type Stats struct {
 	Routed      uint64 // events with at least one matching webhook
 	Unmatched   uint64 // events acknowledged without a match
 	Deliveries  uint64 // deliveries published
+	Parked      uint64 // deliveries for disabled webhooks, stored as dead letters
 	Quarantined uint64 // messages sent to QUARANTINE
 }
 
@@ -57,7 +59,7 @@ type Router struct {
 	now      func() time.Time
 	inFlight int
 
-	events, routed, unmatched, deliveries, quarantined atomic.Uint64
+	events, routed, unmatched, deliveries, parked, quarantined atomic.Uint64
 }
 
 // New returns a Router. Run starts it.
@@ -83,7 +85,7 @@ func New(cfg Config) (*Router, error) {
 func (r *Router) Stats() Stats {
 	return Stats{
 		Events: r.events.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
-		Deliveries: r.deliveries.Load(), Quarantined: r.quarantined.Load(),
+		Deliveries: r.deliveries.Load(), Parked: r.parked.Load(), Quarantined: r.quarantined.Load(),
 	}
 }
 
@@ -191,6 +193,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 	h.full, h.thin = h.full[:0], h.thin[:0]
 	now := r.now().UTC()
 	futures := make([]jetstream.PubAckFuture, 0, len(h.matches))
+	var active uint64 // deliveries to enabled webhooks; the rest are dead letters
 	for _, w := range h.matches {
 		var payload []byte
 		if w.IncludePayload {
@@ -208,17 +211,13 @@ func (h *handler) handle(msg jetstream.Msg) {
 			ID: schemas.DeliveryID(ev.ID, w.ID), EventID: ev.ID, EventType: ev.Type,
 			TenantID: ev.TenantID, OrgID: ev.OrgID, WebhookID: w.ID, CreatedAt: now, Payload: payload,
 		}
-		data, err := schemas.Marshal(nil, &d)
+		out, err := deliveryMsg(&d, w, now)
 		if err != nil { // cannot happen for these field types
 			r.logger.Error("encode delivery", "err", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
-		f, err := r.js.PublishMsgAsync(&nats.Msg{
-			Subject: broker.DeliverySubject(ev.TenantID, w.ID),
-			Data:    data,
-			Header:  nats.Header{jetstream.MsgIDHeader: []string{d.ID}},
-		})
+		f, err := r.js.PublishMsgAsync(out)
 		if err != nil {
 			// Back-pressure or a lost connection: retry the whole event later;
 			// deliveries already stored are deduplicated by their id.
@@ -227,10 +226,37 @@ func (h *handler) handle(msg jetstream.Msg) {
 			return
 		}
 		futures = append(futures, f)
+		if w.Enabled {
+			active++
+		}
 	}
 	r.routed.Add(1)
-	r.deliveries.Add(uint64(len(futures)))
+	r.deliveries.Add(active)
+	r.parked.Add(uint64(len(futures)) - active)
 	h.queue <- pending{msg: msg, futures: futures}
+}
+
+// deliveryMsg is the message for d: a delivery for an enabled webhook, or,
+// for a disabled one, a dead letter that waits until the webhook is enabled
+// and its dead letters replayed, so a disabled webhook misses nothing. Both
+// are deduplicated by the delivery id.
+func deliveryMsg(d *schemas.Delivery, w *schemas.Webhook, now time.Time) (*nats.Msg, error) {
+	if !w.Enabled {
+		reason := "webhook disabled"
+		if w.DisabledReason != "" {
+			reason += ": " + w.DisabledReason
+		}
+		return broker.DeadLetterMsg(&schemas.DeadLetter{Delivery: *d, Reason: reason, At: now}, d.ID+":disabled")
+	}
+	data, err := schemas.Marshal(nil, d)
+	if err != nil {
+		return nil, err
+	}
+	return &nats.Msg{
+		Subject: broker.DeliverySubject(d.TenantID, d.WebhookID),
+		Data:    data,
+		Header:  nats.Header{jetstream.MsgIDHeader: []string{d.ID}},
+	}, nil
 }
 
 // fillFromSubject takes the tenant and type from the subject

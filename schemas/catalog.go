@@ -31,11 +31,13 @@ const (
 	TypeClockingUpdated      = "clocking.updated"
 	TypeWebhookPing          = "webhook.ping"
 	TypeWebhookTest          = "webhook.test"
+	TypeWebhookDisabled      = "webhook.disabled"
 )
 
-// ReservedFamily is Hookstream's own family (ping and test): producers cannot
-// publish it and webhooks cannot subscribe to it by name; each webhook gets
-// its own pings and tests.
+// ReservedFamily is Hookstream's own family: producers cannot publish it.
+// webhook.ping and webhook.test go to one webhook each and cannot be
+// subscribed to; webhook.disabled goes to the tenant's webhooks that
+// subscribe to it (or to "webhook.*" or "*").
 const ReservedFamily = "webhook"
 
 // EventType is one entry of the catalog.

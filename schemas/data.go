@@ -106,6 +106,15 @@ type Clocking struct {
 	IsClockIn         bool   `json:"is_clock_in" msgpack:"is_clock_in"`
 }
 
+// WebhookDisabledData is the data of webhook.disabled.
+type WebhookDisabledData struct {
+	WebhookID    string     `json:"webhook_id" msgpack:"webhook_id"`
+	URL          string     `json:"url,omitempty" msgpack:"url,omitempty"`
+	Reason       string     `json:"reason" msgpack:"reason"`
+	FailingSince *time.Time `json:"failing_since,omitempty" msgpack:"failing_since,omitempty"`
+	DisabledAt   time.Time  `json:"disabled_at" msgpack:"disabled_at"`
+}
+
 // PingData is the data of webhook.ping and webhook.test.
 type PingData struct {
 	WebhookID string `json:"webhook_id" msgpack:"webhook_id"`

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
@@ -56,3 +57,10 @@ func ValidKey(s string) bool { return keyPattern.MatchString(s) }
 
 // ValidEventID reports whether s can be an event id.
 func ValidEventID(s string) bool { return eventIDPattern.MatchString(s) }
+
+// SubjectToken turns any id (event ids may hold dots or wildcards) into a
+// NATS subject token: 32 hex digits of its SHA-256.
+func SubjectToken(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:16])
+}

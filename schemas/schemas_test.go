@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,8 @@ var examples = map[string]any{
 		Clocking: schemas.Clocking{ID: "CLOCKING-ID-123", DriverID: "DRIVER-ID-123", ClockingTimestamp: "2018-01-01T17:30:00"}},
 	schemas.TypeWebhookPing: schemas.PingData{WebhookID: "wh_1", Message: "ping"},
 	schemas.TypeWebhookTest: schemas.PingData{WebhookID: "wh_1", Message: "test"},
+	schemas.TypeWebhookDisabled: schemas.WebhookDisabledData{WebhookID: "wh_1", URL: "https://receiver.example.com/hooks",
+		Reason: "every attempt failed for 120h0m0s", FailingSince: &started, DisabledAt: at},
 }
 
 func exampleEvent(t *testing.T, typ string) schemas.Event {
@@ -66,7 +69,7 @@ func exampleEvent(t *testing.T, typ string) schemas.Event {
 	raw, err := json.Marshal(data)
 	require.NoError(t, err)
 	org := "org_42"
-	if typ == schemas.TypeWebhookPing || typ == schemas.TypeWebhookTest {
+	if strings.HasPrefix(typ, schemas.ReservedFamily+".") {
 		org = ""
 	}
 	return schemas.Event{ID: "evt_0190f1a2b3c4", Type: typ, TenantID: "acme", OrgID: org, OccurredAt: at, Data: raw}

@@ -27,8 +27,13 @@ type Webhook struct {
 	Headers        map[string]string `json:"headers,omitempty" msgpack:"headers,omitempty"`
 	Enabled        bool              `json:"enabled" msgpack:"enabled"`
 	DisabledReason string            `json:"disabled_reason,omitempty" msgpack:"disabled_reason,omitempty"`
-	CreatedAt      time.Time         `json:"created_at" msgpack:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at" msgpack:"updated_at"`
+	// DeadLetterClientErrors sends a delivery answered with a 4xx (other
+	// than 408, 425 and 429) straight to the dead letters instead of
+	// retrying it; by default 4xx answers are retried, since receivers
+	// misconfigure.
+	DeadLetterClientErrors bool      `json:"dead_letter_client_errors" msgpack:"dead_letter_client_errors,omitempty"`
+	CreatedAt              time.Time `json:"created_at" msgpack:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at" msgpack:"updated_at"`
 }
 
 // Encrypted reports whether deliveries to w are encrypted; the API shows this
@@ -128,6 +133,12 @@ func (w *Webhook) Matches(eventType, orgID string) bool {
 		}
 	}
 	return false
+}
+
+// WebhookHealth is what the senders share about a webhook's recent outcomes
+// (KV webhook_health): since when every attempt has failed, if they do.
+type WebhookHealth struct {
+	FailingSince time.Time `json:"failing_since" msgpack:"failing_since"`
 }
 
 // Tenant is one customer of the platform. Only the SHA-256 of its token is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,12 +26,19 @@ type Webhooks interface {
 	Webhook(ctx context.Context, tenantID, id string) (w *schemas.Webhook, found bool, err error)
 }
 
-// DefaultRetrySchedule is the wait before each retry: the delivery is tried
-// len(DefaultRetrySchedule)+1 times in all.
-var DefaultRetrySchedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+// DefaultRetrySchedule is the wait before each retry, in the spirit of
+// Svix: seconds, minutes, then hours, about 27 hours in all. A delivery is
+// tried len(DefaultRetrySchedule)+1 times before it is dead-lettered.
+var DefaultRetrySchedule = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
 
 // Version is sent in the User-Agent header.
 var Version = "dev"
+
+// DefaultMaxRetryAfter caps how long a receiver's Retry-After may delay a
+// retry.
+const DefaultMaxRetryAfter = time.Hour
 
 // Config configures a Sender.
 type Config struct {
@@ -44,13 +52,31 @@ type Config struct {
 	// consumer's AckWait. Optional; default NewClient(ClientConfig{}) sized
 	// for Workers.
 	Client *Client
-	// RetrySchedule is the wait before each retry. Optional; default
-	// DefaultRetrySchedule.
+	// RetrySchedule is the wait before each retry (±20% jitter). Optional;
+	// default DefaultRetrySchedule.
 	RetrySchedule []time.Duration
+	// MaxRetryAfter caps a receiver's Retry-After (on 429 and 503): the
+	// retry waits for the longer of the schedule and Retry-After, at most
+	// this. Optional; default DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
+	// Store disables webhooks: on 410 Gone, and after DisableAfter of
+	// failures. Optional; without it webhooks are never disabled here.
+	Store WebhookUpdater
+	// Health shares since when a webhook has been failing between sender
+	// replicas (the webhook_health bucket). Optional; needed for DisableAfter.
+	Health jetstream.KeyValue
+	// DisableAfter disables a webhook whose every attempt has failed for
+	// this long. Optional; zero never disables for failing.
+	DisableAfter time.Duration
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Optional; default time.Now.
 	Now func() time.Time
+}
+
+// WebhookUpdater changes a stored webhook; subscription.Store implements it.
+type WebhookUpdater interface {
+	Update(ctx context.Context, tenantID, id string, fn func(*schemas.Webhook) error) (*schemas.Webhook, error)
 }
 
 // Stats are the sender's counters since start.
@@ -60,19 +86,23 @@ type Stats struct {
 	Retried      uint64
 	DeadLettered uint64
 	Dropped      uint64 // deliveries for deleted webhooks
+	Disabled     uint64 // webhooks this sender disabled
 }
 
 // Sender delivers webhooks.
 type Sender struct {
-	js       jetstream.JetStream
-	webhooks Webhooks
-	client   *Client
-	logger   *slog.Logger
-	now      func() time.Time
-	workers  int
-	schedule []time.Duration
+	js            jetstream.JetStream
+	webhooks      Webhooks
+	client        *Client
+	logger        *slog.Logger
+	now           func() time.Time
+	workers       int
+	schedule      []time.Duration
+	maxRetryAfter time.Duration
+	store         WebhookUpdater
+	health        *health
 
-	attempts, delivered, retried, deadLettered, dropped atomic.Uint64
+	attempts, delivered, retried, deadLettered, dropped, disabled atomic.Uint64
 }
 
 // New returns a Sender. Run starts it.
@@ -82,7 +112,16 @@ func New(cfg Config) (*Sender, error) {
 	}
 	s := &Sender{
 		js: cfg.JS, webhooks: cfg.Webhooks, client: cfg.Client, logger: cfg.Logger, now: cfg.Now,
-		workers: cfg.Workers, schedule: cfg.RetrySchedule,
+		workers: cfg.Workers, schedule: cfg.RetrySchedule, maxRetryAfter: cfg.MaxRetryAfter, store: cfg.Store,
+	}
+	if s.maxRetryAfter <= 0 {
+		s.maxRetryAfter = DefaultMaxRetryAfter
+	}
+	if cfg.DisableAfter < 0 {
+		return nil, fmt.Errorf("sender: negative DisableAfter %s", cfg.DisableAfter)
+	}
+	if cfg.DisableAfter > 0 && (cfg.Health == nil || cfg.Store == nil) {
+		return nil, errors.New("sender: DisableAfter needs Config.Health and Config.Store")
 	}
 	if s.workers <= 0 {
 		s.workers = 64
@@ -105,6 +144,7 @@ func New(cfg Config) (*Sender, error) {
 	if s.client == nil {
 		s.client = NewClient(ClientConfig{MaxConnsPerHost: s.workers})
 	}
+	s.health = newHealth(cfg.Health, cfg.DisableAfter)
 	return s, nil
 }
 
@@ -115,7 +155,7 @@ func (s *Sender) MaxAttempts() int { return len(s.schedule) + 1 }
 func (s *Sender) Stats() Stats {
 	return Stats{
 		Attempts: s.attempts.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
-		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(),
+		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(), Disabled: s.disabled.Load(),
 	}
 }
 
@@ -179,13 +219,25 @@ func (w *worker) deliver(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	attempt := int(md.NumDelivered)
 	d := &w.d
 	*d = schemas.Delivery{}
 	if err := schemas.Unmarshal(msg.Data(), d); err != nil {
 		s.quarantine(msg, md, "undecodable delivery: "+err.Error())
 		return
 	}
+	now := s.now()
+	if wait := d.NotBefore.Sub(now); wait > 0 {
+		// A retry due a moment from now (schedules fire to the second):
+		// wait the rest inside the consumer.
+		_ = msg.NakWithDelay(wait)
+		return
+	}
+	// Each retry is a new message carrying the attempts made before it. A
+	// redelivery of this message (a sender stopped or crashed mid-attempt,
+	// a lookup failed, a retry arrived early) repeats the same attempt
+	// number: only attempts with an outcome move the count on.
+	attempt := d.Attempts + 1
+
 	// The attempt's own context: not the Run context, so shutdown lets an
 	// attempt in progress finish within Timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), s.client.Timeout()+5*time.Second)
@@ -202,28 +254,123 @@ func (w *worker) deliver(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	case !wh.Enabled:
-		s.deadLetter(ctx, msg, d, attempt-1, 0, "", "webhook disabled")
+		// Kept for a replay once the webhook is enabled again.
+		s.deadLetter(ctx, msg, md, &schemas.DeadLetter{Delivery: *d, Reason: disabledReason(wh), Attempts: attempt - 1})
 		return
 	}
 
-	at := s.now().UTC()
+	at := now.UTC()
 	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
 	rec := NewAttempt(d, wh, attempt, at, &res)
-	final := res.Outcome != schemas.OutcomeSuccess && attempt >= s.MaxAttempts()
-	rec.Final = final
+	verdict := s.judge(wh, &res, attempt)
+	rec.Final = verdict != retry && verdict != delivered
 	s.record(ctx, &rec)
+	d.History = append(d.History, schemas.AttemptSummary{Attempt: attempt, At: at, Outcome: res.Outcome, StatusCode: res.StatusCode, Error: res.Error})
 
-	switch {
-	case res.Outcome == schemas.OutcomeSuccess:
+	if verdict == delivered {
 		s.delivered.Add(1)
 		_ = msg.Ack()
-	case final:
-		reason := fmt.Sprintf("gave up after %d attempts: %s", attempt, res.Describe())
-		s.deadLetter(ctx, msg, d, attempt, res.StatusCode, res.Error, reason)
-	default:
-		s.retried.Add(1)
-		_ = msg.NakWithDelay(s.backoff(attempt))
+		s.health.succeeded(ctx, d.TenantID, d.WebhookID)
+		return
+	}
+	dl := &schemas.DeadLetter{Delivery: *d, Attempts: attempt, LastStatus: res.StatusCode, LastError: res.Error}
+	switch verdict {
+	case gone:
+		dl.Reason = "the receiver answered 410 Gone: webhook disabled"
+		s.disable(ctx, wh, "the receiver answered 410 Gone", time.Time{})
+		s.deadLetter(ctx, msg, md, dl)
+		return
+	case clientError:
+		dl.Reason = fmt.Sprintf("%s: the webhook dead-letters client errors without retrying", res.Describe())
+		s.deadLetter(ctx, msg, md, dl)
+	case exhausted:
+		dl.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, res.Describe())
+		s.deadLetter(ctx, msg, md, dl)
+	case retry:
+		s.retry(ctx, msg, md, d, attempt, &res)
+	}
+	if since, disable := s.health.failed(ctx, d.TenantID, d.WebhookID, at); disable {
+		s.disable(ctx, wh, fmt.Sprintf("every attempt failed for %s", s.health.after), since)
+	}
+}
+
+// verdict is what to do with a delivery after an attempt.
+type verdict int
+
+const (
+	delivered   verdict = iota // 2xx
+	retry                      // retryable failure, attempts left
+	exhausted                  // retryable failure, no attempts left
+	gone                       // 410: disable the webhook
+	clientError                // 4xx the webhook's policy does not retry
+)
+
+// judge classifies an attempt. Timeouts, connection errors, 5xx, 429 and
+// 3xx are retried; other 4xx too, unless the webhook dead-letters client
+// errors; 410 Gone disables the webhook.
+func (s *Sender) judge(wh *schemas.Webhook, res *Result, attempt int) verdict {
+	switch code := res.StatusCode; {
+	case res.Outcome == schemas.OutcomeSuccess:
+		return delivered
+	case code == http.StatusGone:
+		return gone
+	case wh.DeadLetterClientErrors && code >= 400 && code < 500 &&
+		code != http.StatusRequestTimeout && code != http.StatusTooEarly && code != http.StatusTooManyRequests:
+		return clientError
+	case attempt >= s.MaxAttempts():
+		return exhausted
+	}
+	return retry
+}
+
+func disabledReason(wh *schemas.Webhook) string {
+	if wh.DisabledReason != "" {
+		return "webhook disabled: " + wh.DisabledReason
+	}
+	return "webhook disabled"
+}
+
+// retry enqueues the next attempt as a new message carrying the attempt count
+// and history, due after the schedule's delay (or the receiver's
+// Retry-After, within bounds), then acknowledges this one. A delay of a
+// second or more is a scheduled message outside the senders' filter, so a
+// waiting retry holds no consumer slot; shorter ones wait inside the
+// consumer. If the retry cannot be stored the message is redelivered and
+// the attempt repeated, never lost.
+func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, d *schemas.Delivery, attempt int, res *Result) {
+	delay := s.backoff(attempt)
+	if res.RetryAfter > 0 {
+		delay = max(delay, min(res.RetryAfter, s.maxRetryAfter))
+	}
+	next := *d
+	next.Attempts = attempt
+	next.NotBefore = s.now().Add(delay).UTC()
+	data, err := schemas.Marshal(nil, &next)
+	if err != nil {
+		s.logger.Error("encode retry", "err", err)
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	target := broker.DeliverySubject(d.TenantID, d.WebhookID)
+	m := &nats.Msg{Subject: target, Data: data, Header: nats.Header{
+		jetstream.MsgIDHeader: []string{d.ID + ":a" + strconv.Itoa(attempt) + ":" + strconv.FormatUint(md.Sequence.Stream, 10)},
+	}}
+	var opts []jetstream.PublishOpt
+	if delay >= time.Second {
+		m.Subject = broker.RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
+		opts = append(opts, jetstream.WithScheduleAt(next.NotBefore), jetstream.WithScheduleTarget(target))
+	}
+	if _, err := s.js.PublishMsg(ctx, m, opts...); err != nil {
+		s.logger.Warn("retry not stored; redelivering", "delivery_id", d.ID, "err", err)
+		_ = msg.NakWithDelay(min(delay, 30*time.Second))
+		return
+	}
+	s.retried.Add(1)
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The retry is stored; at worst this message is redelivered and the
+		// receiver sees the same webhook-id once more.
+		s.logger.Warn("ack after scheduling a retry", "delivery_id", d.ID, "err", err)
 	}
 }
 
@@ -272,35 +419,22 @@ func LogAttempt(ctx context.Context, js jetstream.JetStream, a *schemas.Attempt)
 }
 
 // deadLetter stores the delivery in DEADLETTERS, then terminates it. If the
-// write fails the delivery is redelivered and the write retried.
-func (s *Sender) deadLetter(ctx context.Context, msg jetstream.Msg, d *schemas.Delivery, attempts, lastStatus int, lastErr, reason string) {
-	dl := schemas.DeadLetter{Delivery: *d, Reason: reason, Attempts: attempts, LastStatus: lastStatus, LastError: lastErr, At: s.now().UTC()}
-	data, err := schemas.Marshal(nil, &dl)
+// write fails the delivery is redelivered and the write retried; the write
+// is deduplicated by the message's stream sequence.
+func (s *Sender) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, dl *schemas.DeadLetter) {
+	dl.At = s.now().UTC()
+	d := &dl.Delivery
+	dm, err := broker.DeadLetterMsg(dl, d.ID+":dl:"+strconv.FormatUint(md.Sequence.Stream, 10))
+	if err == nil {
+		_, err = s.js.PublishMsg(ctx, dm)
+	}
 	if err != nil {
-		s.logger.Error("encode dead letter", "err", err)
-		_ = msg.NakWithDelay(time.Second)
-		return
-	}
-	md, _ := msg.Metadata()
-	dm := &nats.Msg{
-		Subject: broker.DeadLetterSubject(d.TenantID, d.WebhookID),
-		Data:    data,
-		Header: nats.Header{
-			jetstream.MsgIDHeader:   []string{d.ID + ":dl:" + strconv.FormatUint(md.Sequence.Stream, 10)},
-			broker.HeaderReason:     []string{reason},
-			broker.HeaderTenant:     []string{d.TenantID},
-			broker.HeaderWebhook:    []string{d.WebhookID},
-			broker.HeaderAttempts:   []string{strconv.Itoa(attempts)},
-			broker.HeaderLastStatus: []string{strconv.Itoa(lastStatus)},
-		},
-	}
-	if _, err := s.js.PublishMsg(ctx, dm); err != nil {
 		s.logger.Error("dead letter not stored; will retry", "delivery_id", d.ID, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
 	s.deadLettered.Add(1)
-	s.logger.Warn("delivery dead-lettered", "delivery_id", d.ID, "webhook_id", d.WebhookID, "reason", reason)
+	s.logger.Warn("delivery dead-lettered", "delivery_id", d.ID, "webhook_id", d.WebhookID, "reason", dl.Reason)
 	_ = msg.TermWithReason("dead-lettered")
 }
 

@@ -186,7 +186,7 @@ func (ix *Index) Webhook(ctx context.Context, tenantID, id string) (*schemas.Web
 // Len returns the number of webhooks indexed.
 func (ix *Index) Len() int { return len(ix.snap.Load().byKey) }
 
-// Match appends to dst every enabled webhook of the tenant that subscribes to
+// Match appends to dst every webhook of the tenant, enabled or not, that subscribes to
 // eventType and whose org filter admits orgID, each at most once. The
 // returned webhooks are shared and must not be modified.
 func (ix *Index) Match(dst []*schemas.Webhook, tenantID, eventType, orgID string) []*schemas.Webhook {
@@ -220,7 +220,7 @@ func containsString(xs []string, s string) bool {
 	return false
 }
 
-// snapshot is immutable once stored. For each tenant, every enabled webhook
+// snapshot is immutable once stored. For each tenant, every webhook
 // sits in exactly one place per event type: in all (it subscribes to "*"), or
 // in family[f] (it subscribes to "f.*"), or in exact[type].
 type snapshot struct {
@@ -238,9 +238,6 @@ func buildSnapshot(all map[string]*schemas.Webhook) *snapshot {
 	s := &snapshot{byKey: make(map[string]*schemas.Webhook, len(all)), tenants: map[string]*tenantIndex{}}
 	for k, w := range all {
 		s.byKey[k] = w
-		if !w.Enabled {
-			continue
-		}
 		t := s.tenants[w.TenantID]
 		if t == nil {
 			t = &tenantIndex{exact: map[string][]*schemas.Webhook{}, family: map[string][]*schemas.Webhook{}}

@@ -77,13 +77,13 @@ func TestIndexMatch(t *testing.T) {
 		typ, org string
 		want     []string
 	}{
-		{"sync.started", "org_z", []string{"all", "exact", "family"}},
-		{"sync.completed", "org_z", []string{"all", "family"}},
-		{"sync.failed", "org_a", []string{"all", "family", "multi", "org"}},
-		{"employee.created", "org_b", []string{"all", "multi", "org"}},
-		{"employee.updated", "org_z", []string{"all"}},
-		{"payroll.submitted", "org_a", []string{"all", "org"}},
-		{"sync", "org_a", []string{"all", "org"}},
+		{"sync.started", "org_z", []string{"all", "exact", "family", "disabled"}},
+		{"sync.completed", "org_z", []string{"all", "family", "disabled"}},
+		{"sync.failed", "org_a", []string{"all", "family", "multi", "org", "disabled"}},
+		{"employee.created", "org_b", []string{"all", "multi", "org", "disabled"}},
+		{"employee.updated", "org_z", []string{"all", "disabled"}},
+		{"payroll.submitted", "org_a", []string{"all", "org", "disabled"}},
+		{"sync", "org_a", []string{"all", "org", "disabled"}},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%s", tc.typ, tc.org), func(t *testing.T) {
@@ -93,7 +93,7 @@ func TestIndexMatch(t *testing.T) {
 	}
 	require.Empty(t, ix.Match(nil, "nobody", "sync.started", "o"))
 	w, ok := ix.Get("t1", "disabled")
-	require.True(t, ok, "disabled webhooks are indexed for the sender")
+	require.True(t, ok, "disabled webhooks are indexed: the router dead-letters what they miss")
 	require.False(t, w.Enabled)
 }
 

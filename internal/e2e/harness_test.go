@@ -47,6 +47,8 @@ type options struct {
 	clock *clock
 	// egress, when set, replaces the policy that allows loopback receivers.
 	egress *egress.Policy
+	// disableAfter, when set, disables webhooks failing that long.
+	disableAfter time.Duration
 }
 
 // clock is real time plus an offset a test can move forward.
@@ -68,7 +70,7 @@ func start(t *testing.T, opts options) *env {
 		Broker: e.b,
 		Roles:  opts.roles,
 		API:    api.Config{Addr: "127.0.0.1:0", AdminToken: adminToken},
-		Sender: sender.Config{Workers: 8, RetrySchedule: opts.schedule},
+		Sender: sender.Config{Workers: 8, RetrySchedule: opts.schedule, DisableAfter: opts.disableAfter},
 		Client: sender.ClientConfig{Timeout: 2 * time.Second},
 		Egress: egress.Policy{AllowLoopback: true},
 	}
@@ -165,6 +167,7 @@ func (e *env) createWebhook(url string, events []string, extra map[string]any) c
 
 // request is what a receiver got.
 type request struct {
+	At     time.Time
 	Header http.Header
 	Body   []byte
 	Event  struct {
@@ -183,13 +186,15 @@ type receiver struct {
 	got     []request
 	arrived chan request
 	respond func(n int, r request) int
+	// headers are added to every answer.
+	headers http.Header
 }
 
 func newReceiver(t *testing.T, respond func(n int, r request) int) *receiver {
 	rc := &receiver{arrived: make(chan request, 10_000), respond: respond}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		req := request{Header: r.Header.Clone(), Body: body}
+		req := request{At: time.Now(), Header: r.Header.Clone(), Body: body}
 		_ = json.Unmarshal(body, &req.Event)
 		rc.mu.Lock()
 		rc.got = append(rc.got, req)
@@ -198,6 +203,9 @@ func newReceiver(t *testing.T, respond func(n int, r request) int) *receiver {
 		status := http.StatusOK
 		if rc.respond != nil {
 			status = rc.respond(n, req)
+		}
+		for k, v := range rc.headers {
+			w.Header()[k] = v
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(`{"ok":true}`))
@@ -223,8 +231,21 @@ func (rc *receiver) next(t *testing.T) request {
 	}
 }
 
-// none checks that nothing but pings arrives while the barrier function
-// runs to completion (the barrier proves the pipeline has moved on).
+// first returns the first request of an event type that arrived.
+func (rc *receiver) first(t *testing.T, eventType string) request {
+	t.Helper()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, r := range rc.got {
+		if r.Event.Type == eventType {
+			return r
+		}
+	}
+	t.Fatalf("no %s arrived", eventType)
+	return request{}
+}
+
+// count returns how many requests of an event type arrived.
 func (rc *receiver) count(eventType string) int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

@@ -82,10 +82,7 @@ func TestDeliveryIsSignedWithStandardWebhooks(t *testing.T) {
 
 	// The ping sent on creation is signed too.
 	e.settle()
-	rc.mu.Lock()
-	ping := rc.got[0]
-	rc.mu.Unlock()
-	require.Equal(t, "webhook.ping", ping.Event.Type)
+	ping := rc.first(t, "webhook.ping")
 	require.NoError(t, verifier.Verify(ping.Body, ping.Header))
 
 	// A tampered body fails verification: the check above can fail.

@@ -109,7 +109,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Roles.Sender {
 		sc := cfg.Sender
-		sc.JS, sc.Webhooks, sc.Client = b.JS, p.Index, client
+		sc.JS, sc.Webhooks, sc.Client, sc.Store, sc.Health = b.JS, p.Index, client, p.Store, b.Health
 		sc.Logger = cmpLogger(sc.Logger, logger)
 		if p.Sender, err = sender.New(sc); err != nil {
 			return nil, err

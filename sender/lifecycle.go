@@ -1,0 +1,206 @@
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/schemas"
+)
+
+// health tracks, per webhook, since when every attempt has failed. The
+// shared truth is the webhook_health bucket (so replicas agree on when a
+// failing period began); this process caches what it knows to write only on
+// transitions: the first failure after a success, the first success after a
+// failure. The cache holds one entry per webhook seen.
+type health struct {
+	kv    jetstream.KeyValue
+	after time.Duration
+
+	mu    sync.Mutex
+	known map[string]time.Time // webhook key -> failing since; zero = succeeding
+}
+
+func newHealth(kv jetstream.KeyValue, after time.Duration) *health {
+	return &health{kv: kv, after: after, known: map[string]time.Time{}}
+}
+
+func healthKey(tenantID, webhookID string) string { return tenantID + "." + webhookID }
+
+func (h *health) enabled() bool { return h.kv != nil && h.after > 0 }
+
+func (h *health) cached(key string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	since, ok := h.known[key]
+	return since, ok
+}
+
+func (h *health) remember(key string, since time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.known[key] = since
+}
+
+// succeeded ends the webhook's failing period, if any.
+func (h *health) succeeded(ctx context.Context, tenantID, webhookID string) {
+	if !h.enabled() {
+		return
+	}
+	key := healthKey(tenantID, webhookID)
+	since, ok := h.cached(key)
+	if ok && since.IsZero() {
+		return // known to be succeeding
+	}
+	h.remember(key, time.Time{})
+	if !ok {
+		if _, err := h.kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
+			return
+		}
+	}
+	_ = h.kv.Delete(ctx, key) // best effort: a stale entry only delays nothing
+}
+
+// failed records a failed attempt at time at and reports since when the
+// webhook has been failing and whether that is long enough to disable it.
+func (h *health) failed(ctx context.Context, tenantID, webhookID string, at time.Time) (time.Time, bool) {
+	if !h.enabled() {
+		return time.Time{}, false
+	}
+	key := healthKey(tenantID, webhookID)
+	since, ok := h.cached(key)
+	if !ok || since.IsZero() {
+		since = h.start(ctx, key, at)
+		h.remember(key, since)
+	}
+	if at.Sub(since) < h.after {
+		return since, false
+	}
+	// Confirm with the shared state: another replica may have delivered
+	// since this one last looked.
+	shared, found := h.load(ctx, key)
+	if !found {
+		h.remember(key, h.start(ctx, key, at))
+		return at, false
+	}
+	h.remember(key, shared)
+	return shared, at.Sub(shared) >= h.after
+}
+
+// start returns the failing period's start, beginning one at at unless
+// another replica already has.
+func (h *health) start(ctx context.Context, key string, at time.Time) time.Time {
+	if since, found := h.load(ctx, key); found {
+		return since
+	}
+	raw, err := schemas.Marshal(nil, &schemas.WebhookHealth{FailingSince: at.UTC()})
+	if err == nil {
+		_, err = h.kv.Create(ctx, key, raw)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		if since, found := h.load(ctx, key); found {
+			return since
+		}
+	}
+	return at.UTC()
+}
+
+func (h *health) load(ctx context.Context, key string) (time.Time, bool) {
+	e, err := h.kv.Get(ctx, key)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var st schemas.WebhookHealth
+	if schemas.Unmarshal(e.Value(), &st) != nil || st.FailingSince.IsZero() {
+		return time.Time{}, false
+	}
+	return st.FailingSince, true
+}
+
+// forget clears a webhook's failing period (it was disabled: re-enabling it
+// starts afresh).
+func (h *health) forget(ctx context.Context, tenantID, webhookID string) {
+	if h.kv == nil {
+		return
+	}
+	key := healthKey(tenantID, webhookID)
+	h.mu.Lock()
+	delete(h.known, key)
+	h.mu.Unlock()
+	_ = h.kv.Delete(ctx, key)
+}
+
+var errAlreadyDisabled = errors.New("already disabled")
+
+// disable turns wh off with reason, unless it already is, and then tells the
+// tenant: a webhook.disabled event (for the webhooks subscribed to it) and an
+// audit record. Only the replica whose update turned it off does so.
+// Deliveries for it from then on wait in the dead letters.
+func (s *Sender) disable(ctx context.Context, wh *schemas.Webhook, reason string, failingSince time.Time) {
+	if s.store == nil {
+		s.logger.Warn("webhook should be disabled, but this sender cannot write webhooks", "webhook_id", wh.ID, "reason", reason)
+		return
+	}
+	now := s.now().UTC()
+	_, err := s.store.Update(ctx, wh.TenantID, wh.ID, func(c *schemas.Webhook) error {
+		if !c.Enabled {
+			return errAlreadyDisabled
+		}
+		c.Enabled, c.DisabledReason, c.UpdatedAt = false, reason, now
+		return nil
+	})
+	switch {
+	case errors.Is(err, errAlreadyDisabled):
+		return
+	case err != nil:
+		s.logger.Warn("disable webhook", "webhook_id", wh.ID, "err", err)
+		return
+	}
+	s.disabled.Add(1)
+	s.health.forget(ctx, wh.TenantID, wh.ID)
+	s.logger.Warn("webhook disabled", "tenant", wh.TenantID, "webhook_id", wh.ID, "reason", reason)
+
+	data := schemas.WebhookDisabledData{WebhookID: wh.ID, URL: wh.URL, Reason: reason, DisabledAt: now}
+	if !failingSince.IsZero() {
+		data.FailingSince = &failingSince
+	}
+	if err := s.publishEvent(ctx, wh.TenantID, schemas.TypeWebhookDisabled, data); err != nil {
+		s.logger.Warn("webhook.disabled event not published", "webhook_id", wh.ID, "err", err)
+	}
+	rec := &schemas.AuditRecord{Kind: schemas.AuditWebhookDisabled, TenantID: wh.TenantID, WebhookID: wh.ID, Reason: reason, At: now}
+	if m, err := broker.AuditMsg(rec); err == nil {
+		_, err = s.js.PublishMsg(ctx, m)
+		if err != nil {
+			s.logger.Warn("audit record not stored", "webhook_id", wh.ID, "err", err)
+		}
+	}
+}
+
+// publishEvent publishes one of Hookstream's own events for a tenant to
+// EVENTS, where the router sends it to the webhooks subscribed to it.
+func (s *Sender) publishEvent(ctx context.Context, tenantID, typ string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	ev := schemas.Event{ID: schemas.NewEventID(), Type: typ, TenantID: tenantID, OccurredAt: s.now().UTC(), Data: raw}
+	if err := schemas.Validate(&ev); err != nil {
+		return fmt.Errorf("sender: %s: %w", typ, err)
+	}
+	b, err := schemas.Marshal(nil, &ev)
+	if err != nil {
+		return err
+	}
+	_, err = s.js.PublishMsg(ctx, &nats.Msg{
+		Subject: broker.EventSubject(tenantID, typ), Data: b,
+		Header: nats.Header{jetstream.MsgIDHeader: []string{ev.ID}},
+	})
+	return err
+}
