@@ -46,8 +46,20 @@ type Config struct {
 	JS jetstream.JetStream
 	// Webhooks resolves webhooks. Required.
 	Webhooks Webhooks
-	// Workers is the number of concurrent deliveries. Optional; default 64.
+	// Workers bounds the attempts in flight: the goroutines making HTTP
+	// requests. Optional; default 256.
 	Workers int
+	// MaxPerEndpoint bounds the attempts in flight to one webhook, so a slow
+	// receiver cannot take the workers the others need; deliveries beyond
+	// it queue briefly, then come back later. Optional; default 32 (at most
+	// Workers/2).
+	MaxPerEndpoint int
+	// Breaker tunes the per-webhook circuit breaker. Optional.
+	Breaker BreakerConfig
+	// MaxBroken is how long a receiver's circuit may stay open before the
+	// deliveries waiting for it are dead-lettered. Optional; default the
+	// retry schedule's total.
+	MaxBroken time.Duration
 	// Client makes the HTTP attempts; its Timeout must stay below the
 	// consumer's AckWait. Optional; default NewClient(ClientConfig{}) sized
 	// for Workers.
@@ -87,6 +99,8 @@ type Stats struct {
 	DeadLettered uint64
 	Dropped      uint64 // deliveries for deleted webhooks
 	Disabled     uint64 // webhooks this sender disabled
+	SentBack     uint64 // deliveries sent back for later: endpoint busy or circuit open
+	OpenCircuits int    // endpoints whose circuit is open now
 }
 
 // Sender delivers webhooks.
@@ -101,8 +115,15 @@ type Sender struct {
 	maxRetryAfter time.Duration
 	store         WebhookUpdater
 	health        *health
+	perEndpoint   int
+	queueMax      int
+	breaker       BreakerConfig
+	maxBroken     time.Duration
+	eps           endpoints
+	stopping      atomic.Bool
+	jobs          sync.Pool
 
-	attempts, delivered, retried, deadLettered, dropped, disabled atomic.Uint64
+	attempts, delivered, retried, deadLettered, dropped, disabled, sentBack atomic.Uint64
 }
 
 // New returns a Sender. Run starts it.
@@ -124,8 +145,15 @@ func New(cfg Config) (*Sender, error) {
 		return nil, errors.New("sender: DisableAfter needs Config.Health and Config.Store")
 	}
 	if s.workers <= 0 {
-		s.workers = 64
+		s.workers = 256
 	}
+	s.perEndpoint = cfg.MaxPerEndpoint
+	if s.perEndpoint <= 0 {
+		s.perEndpoint = 32
+	}
+	s.perEndpoint = max(1, min(s.perEndpoint, s.workers/2))
+	s.queueMax = 2 * s.perEndpoint
+	s.breaker = cfg.Breaker.withDefaults()
 	if s.schedule == nil {
 		s.schedule = DefaultRetrySchedule
 	}
@@ -145,6 +173,14 @@ func New(cfg Config) (*Sender, error) {
 		s.client = NewClient(ClientConfig{MaxConnsPerHost: s.workers})
 	}
 	s.health = newHealth(cfg.Health, cfg.DisableAfter)
+	s.maxBroken = cfg.MaxBroken
+	if s.maxBroken <= 0 {
+		for _, d := range s.schedule {
+			s.maxBroken += d
+		}
+		s.maxBroken = max(s.maxBroken, time.Minute)
+	}
+	s.jobs.New = func() any { return new(job) }
 	return s, nil
 }
 
@@ -156,12 +192,46 @@ func (s *Sender) Stats() Stats {
 	return Stats{
 		Attempts: s.attempts.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(), Disabled: s.disabled.Load(),
+		SentBack: s.sentBack.Load(), OpenCircuits: s.openCircuits(),
 	}
 }
 
-// Run delivers until ctx is done. Then it stops pulling, lets each worker
-// finish the delivery it is sending (bounded by Timeout), hands buffered
-// deliveries back for redelivery, and returns nil.
+func (s *Sender) openCircuits() int {
+	n := 0
+	s.eps.each(func(_ string, e *endpoint) {
+		if e.isOpen() {
+			n++
+		}
+	})
+	return n
+}
+
+// job is one delivery on its way through the sender.
+type job struct {
+	msg jetstream.Msg
+	md  *jetstream.MsgMetadata
+	d   schemas.Delivery
+	wh  *schemas.Webhook
+	ep  *endpoint
+}
+
+func (s *Sender) newJob(msg jetstream.Msg, md *jetstream.MsgMetadata) *job {
+	j := s.jobs.Get().(*job)
+	j.msg, j.md = msg, md
+	return j
+}
+
+func (s *Sender) freeJob(j *job) {
+	*j = job{}
+	s.jobs.Put(j)
+}
+
+// Run delivers until ctx is done. One goroutine pulls deliveries and admits
+// each to its endpoint; a fixed pool of Workers goroutines makes the
+// attempts, so the number of goroutines is set by configuration, not by
+// load. On shutdown it stops pulling, lets the attempts in flight finish
+// (bounded by the client's timeout), gives every delivery not yet attempted
+// back for redelivery, and returns nil.
 func (s *Sender) Run(ctx context.Context) error {
 	cons, err := s.js.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
 	if err != nil {
@@ -174,64 +244,150 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
-	var stopping atomic.Bool
-	var wg sync.WaitGroup
+	work := make(chan *job)
+	var workers sync.WaitGroup
 	for range s.workers {
-		wg.Go(func() {
-			w := &worker{s: s}
-			for {
-				msg, err := it.Next()
-				if err != nil {
-					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						return
-					}
-					if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-						s.logger.Warn("next delivery", "err", err)
-					}
-					continue
-				}
-				if stopping.Load() {
-					_ = msg.Nak() // buffered but not started: give it back now
-					continue
-				}
-				w.deliver(msg)
+		workers.Go(func() {
+			for j := range work {
+				s.work(j)
 			}
 		})
 	}
+	fetched := make(chan struct{})
+	go func() {
+		defer close(fetched)
+		s.fetch(it, work)
+	}()
+
 	<-ctx.Done()
-	stopping.Store(true)
-	it.Drain()
-	wg.Wait()
+	s.stopping.Store(true)
+	it.Drain() // no more pulls; what is buffered comes out of Next and is given back
+	<-fetched
+	close(work)
+	workers.Wait()
+	s.eps.each(func(_ string, e *endpoint) {
+		for _, j := range e.drain() {
+			_ = j.msg.Nak()
+			s.freeJob(j)
+		}
+	})
 	return nil
 }
 
-// worker holds per-goroutine buffers.
-type worker struct {
-	s *Sender
-	d schemas.Delivery
+// fetch pulls deliveries and admits them until the iterator is closed.
+func (s *Sender) fetch(it jetstream.MessagesContext, work chan<- *job) {
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				s.logger.Warn("next delivery", "err", err)
+			}
+			continue
+		}
+		if s.stopping.Load() {
+			_ = msg.Nak() // buffered but not started: give it back now
+			continue
+		}
+		s.admit(msg, work)
+	}
 }
 
-func (w *worker) deliver(msg jetstream.Msg) {
-	s := w.s
+// lookupTimeout bounds resolving a delivery's webhook and the writes made
+// outside an attempt.
+const lookupTimeout = 10 * time.Second
+
+// admit decodes a delivery, resolves its webhook and hands it to a worker,
+// queues it behind its endpoint's attempts in flight, or sends it back for
+// later when the endpoint is busy or its circuit is open, so a broken
+// receiver holds neither workers nor consumer slots.
+func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 	md, err := msg.Metadata()
 	if err != nil {
 		s.logger.Error("delivery without metadata", "err", err)
 		_ = msg.Term()
 		return
 	}
-	d := &w.d
-	*d = schemas.Delivery{}
-	if err := schemas.Unmarshal(msg.Data(), d); err != nil {
+	j := s.newJob(msg, md)
+	if err := schemas.Unmarshal(msg.Data(), &j.d); err != nil {
 		s.quarantine(msg, md, "undecodable delivery: "+err.Error())
+		s.freeJob(j)
 		return
 	}
 	now := s.now()
-	if wait := d.NotBefore.Sub(now); wait > 0 {
-		// A retry due a moment from now (schedules fire to the second):
-		// wait the rest inside the consumer.
+	if wait := j.d.NotBefore.Sub(now); wait > 0 {
+		// Due a moment from now (schedules fire to the second): wait the
+		// rest inside the consumer.
 		_ = msg.NakWithDelay(wait)
+		s.freeJob(j)
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	d := &j.d
+	wh, found, err := s.webhooks.Webhook(ctx, d.TenantID, d.WebhookID)
+	switch {
+	case err != nil:
+		s.logger.Warn("resolve webhook; will retry", "webhook_id", d.WebhookID, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		s.freeJob(j)
+		return
+	case !found:
+		s.dropped.Add(1)
+		s.logger.Info("delivery dropped: webhook deleted", "delivery_id", d.ID, "webhook_id", d.WebhookID)
+		_ = msg.Term()
+		s.freeJob(j)
+		return
+	case !wh.Enabled:
+		// Kept for a replay once the webhook is enabled again.
+		s.deadLetter(ctx, msg, md, &schemas.DeadLetter{Delivery: *d, Reason: disabledReason(wh), Attempts: d.Attempts})
+		s.freeJob(j)
+		return
+	}
+	j.wh = wh
+	j.ep = s.eps.get(d.TenantID + "." + d.WebhookID)
+	switch adm, at := j.ep.admit(j, now, s.perEndpoint, s.queueMax); adm {
+	case admitNow:
+		work <- j // waits for a free worker: back-pressure on the pull
+	case admitQueue:
+		// A worker finishing an attempt for this endpoint takes it.
+	case admitLater:
+		s.sendBack(ctx, j, at)
+		s.freeJob(j)
+	}
+}
+
+// work makes the attempt of j, then of the deliveries queued behind it for
+// the same endpoint, as long as the endpoint's circuit lets them.
+func (s *Sender) work(j *job) {
+	for j != nil {
+		if s.stopping.Load() {
+			_ = j.msg.Nak()
+			j.ep.release()
+			s.freeJob(j)
+			return
+		}
+		failed := s.attempt(j)
+		next, later, at := j.ep.done(failed, s.now(), s.breaker)
+		if len(later) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+			for _, l := range later {
+				s.sendBack(ctx, l, at)
+				s.freeJob(l)
+			}
+			cancel()
+		}
+		s.freeJob(j)
+		j = next
+	}
+}
+
+// attempt makes one attempt of j and acts on its outcome. It reports
+// whether the outcome counts against the endpoint's circuit.
+func (s *Sender) attempt(j *job) (failed bool) {
+	msg, md, d, wh := j.msg, j.md, &j.d, j.wh
 	// Each retry is a new message carrying the attempts made before it. A
 	// redelivery of this message (a sender stopped or crashed mid-attempt,
 	// a lookup failed, a retry arrived early) repeats the same attempt
@@ -239,27 +395,10 @@ func (w *worker) deliver(msg jetstream.Msg) {
 	attempt := d.Attempts + 1
 
 	// The attempt's own context: not the Run context, so shutdown lets an
-	// attempt in progress finish within Timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), s.client.Timeout()+5*time.Second)
+	// attempt in progress finish within the client's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), s.client.Timeout()+lookupTimeout)
 	defer cancel()
-	wh, found, err := s.webhooks.Webhook(ctx, d.TenantID, d.WebhookID)
-	switch {
-	case err != nil:
-		s.logger.Warn("resolve webhook; will retry", "webhook_id", d.WebhookID, "err", err)
-		_ = msg.NakWithDelay(time.Second)
-		return
-	case !found:
-		s.dropped.Add(1)
-		s.logger.Info("delivery dropped: webhook deleted", "delivery_id", d.ID, "webhook_id", d.WebhookID)
-		_ = msg.Term()
-		return
-	case !wh.Enabled:
-		// Kept for a replay once the webhook is enabled again.
-		s.deadLetter(ctx, msg, md, &schemas.DeadLetter{Delivery: *d, Reason: disabledReason(wh), Attempts: attempt - 1})
-		return
-	}
-
-	at := now.UTC()
+	at := s.now().UTC()
 	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
 	rec := NewAttempt(d, wh, attempt, at, &res)
@@ -272,7 +411,7 @@ func (w *worker) deliver(msg jetstream.Msg) {
 		s.delivered.Add(1)
 		_ = msg.Ack()
 		s.health.succeeded(ctx, d.TenantID, d.WebhookID)
-		return
+		return false
 	}
 	dl := &schemas.DeadLetter{Delivery: *d, Attempts: attempt, LastStatus: res.StatusCode, LastError: res.Error}
 	switch verdict {
@@ -280,7 +419,7 @@ func (w *worker) deliver(msg jetstream.Msg) {
 		dl.Reason = "the receiver answered 410 Gone: webhook disabled"
 		s.disable(ctx, wh, "the receiver answered 410 Gone", time.Time{})
 		s.deadLetter(ctx, msg, md, dl)
-		return
+		return false
 	case clientError:
 		dl.Reason = fmt.Sprintf("%s: the webhook dead-letters client errors without retrying", res.Describe())
 		s.deadLetter(ctx, msg, md, dl)
@@ -293,6 +432,53 @@ func (w *worker) deliver(msg jetstream.Msg) {
 	if since, disable := s.health.failed(ctx, d.TenantID, d.WebhookID, at); disable {
 		s.disable(ctx, wh, fmt.Sprintf("every attempt failed for %s", s.health.after), since)
 	}
+	return breakerFailure(&res)
+}
+
+// sendBack returns a delivery that was not attempted (its endpoint was busy
+// or broken) to the stream, due at at, without counting an attempt, and
+// acknowledges this message. A delivery whose receiver has been broken for
+// longer than MaxBroken is dead-lettered instead.
+func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
+	d := &j.d
+	if since := j.ep.brokenSince(); !since.IsZero() && s.now().Sub(since) > s.maxBroken {
+		s.deadLetter(ctx, j.msg, j.md, &schemas.DeadLetter{
+			Delivery: *d, Attempts: d.Attempts,
+			Reason: fmt.Sprintf("the receiver has been unavailable (circuit open) since %s", since.UTC().Format(time.RFC3339)),
+		})
+		return
+	}
+	next := *d
+	next.NotBefore = at.UTC()
+	if err := s.enqueue(ctx, &next, d.ID+":b:"+strconv.FormatUint(j.md.Sequence.Stream, 10)); err != nil {
+		s.logger.Warn("delivery not sent back; redelivering", "delivery_id", d.ID, "err", err)
+		_ = j.msg.NakWithDelay(time.Second)
+		return
+	}
+	s.sentBack.Add(1)
+	if err := j.msg.DoubleAck(ctx); err != nil {
+		s.logger.Warn("ack after sending back", "delivery_id", d.ID, "err", err)
+	}
+}
+
+// enqueue stores d in DELIVERIES, due at d.NotBefore: a second or more away
+// it is a scheduled message outside the senders' filter (it holds no
+// consumer slot while it waits), sooner it is published at once and waits
+// inside the consumer.
+func (s *Sender) enqueue(ctx context.Context, d *schemas.Delivery, msgID string) error {
+	data, err := schemas.Marshal(nil, d)
+	if err != nil {
+		return err
+	}
+	target := broker.DeliverySubject(d.TenantID, d.WebhookID)
+	m := &nats.Msg{Subject: target, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
+	var opts []jetstream.PublishOpt
+	if d.NotBefore.Sub(s.now()) >= time.Second {
+		m.Subject = broker.RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
+		opts = append(opts, jetstream.WithScheduleAt(d.NotBefore), jetstream.WithScheduleTarget(target))
+	}
+	_, err = s.js.PublishMsg(ctx, m, opts...)
+	return err
 }
 
 // verdict is what to do with a delivery after an attempt.
@@ -333,11 +519,9 @@ func disabledReason(wh *schemas.Webhook) string {
 
 // retry enqueues the next attempt as a new message carrying the attempt count
 // and history, due after the schedule's delay (or the receiver's
-// Retry-After, within bounds), then acknowledges this one. A delay of a
-// second or more is a scheduled message outside the senders' filter, so a
-// waiting retry holds no consumer slot; shorter ones wait inside the
-// consumer. If the retry cannot be stored the message is redelivered and
-// the attempt repeated, never lost.
+// Retry-After, within bounds), then acknowledges this one. If the retry
+// cannot be stored the message is redelivered and the attempt repeated,
+// never lost.
 func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, d *schemas.Delivery, attempt int, res *Result) {
 	delay := s.backoff(attempt)
 	if res.RetryAfter > 0 {
@@ -346,22 +530,8 @@ func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.Msg
 	next := *d
 	next.Attempts = attempt
 	next.NotBefore = s.now().Add(delay).UTC()
-	data, err := schemas.Marshal(nil, &next)
-	if err != nil {
-		s.logger.Error("encode retry", "err", err)
-		_ = msg.NakWithDelay(delay)
-		return
-	}
-	target := broker.DeliverySubject(d.TenantID, d.WebhookID)
-	m := &nats.Msg{Subject: target, Data: data, Header: nats.Header{
-		jetstream.MsgIDHeader: []string{d.ID + ":a" + strconv.Itoa(attempt) + ":" + strconv.FormatUint(md.Sequence.Stream, 10)},
-	}}
-	var opts []jetstream.PublishOpt
-	if delay >= time.Second {
-		m.Subject = broker.RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
-		opts = append(opts, jetstream.WithScheduleAt(next.NotBefore), jetstream.WithScheduleTarget(target))
-	}
-	if _, err := s.js.PublishMsg(ctx, m, opts...); err != nil {
+	msgID := d.ID + ":a" + strconv.Itoa(attempt) + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+	if err := s.enqueue(ctx, &next, msgID); err != nil {
 		s.logger.Warn("retry not stored; redelivering", "delivery_id", d.ID, "err", err)
 		_ = msg.NakWithDelay(min(delay, 30*time.Second))
 		return

@@ -49,6 +49,8 @@ type options struct {
 	egress *egress.Policy
 	// disableAfter, when set, disables webhooks failing that long.
 	disableAfter time.Duration
+	// tune, when set, adjusts the pipeline's configuration last.
+	tune func(*pipeline.Config)
 }
 
 // clock is real time plus an offset a test can move forward.
@@ -79,6 +81,9 @@ func start(t *testing.T, opts options) *env {
 	}
 	if opts.egress != nil {
 		cfg.Egress = *opts.egress
+	}
+	if opts.tune != nil {
+		opts.tune(&cfg)
 	}
 	p, err := pipeline.New(cfg)
 	require.NoError(t, err)

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookstream/hookstream/internal/pipeline"
+	"github.com/hookstream/hookstream/schemas"
+	"github.com/hookstream/hookstream/sender"
+)
+
+// blackhole accepts requests and never answers (until the test ends); it
+// counts them.
+type blackhole struct {
+	*httptest.Server
+	total atomic.Int32
+}
+
+func newBlackhole(t *testing.T) *blackhole {
+	t.Helper()
+	bh := &blackhole{}
+	release := make(chan struct{})
+	bh.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bh.total.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); bh.Close() })
+	return bh
+}
+
+// One receiver that never answers takes at most its share of the workers:
+// the healthy receiver gets everything, the broken one's circuit opens and
+// its deliveries wait outside the workers and the consumer, counted as the
+// attempts they really were.
+func TestABrokenReceiverDoesNotSlowTheOthers(t *testing.T) {
+	t.Parallel()
+	const perEndpoint = 2
+	e := start(t, options{schedule: []time.Duration{time.Hour}, tune: func(c *pipeline.Config) {
+		c.Sender.Workers = 4
+		c.Sender.MaxPerEndpoint = perEndpoint
+		c.Sender.Breaker = sender.BreakerConfig{Failures: 2, Cooldown: time.Hour}
+		c.Client.Timeout = 200 * time.Millisecond
+	}})
+	bh := newBlackhole(t)
+	healthy := newReceiver(t, nil)
+	e.storeWebhook(&schemas.Webhook{ID: "wh_broken", Name: "broken", URL: bh.URL, Events: []string{"*"}})
+	e.storeWebhook(&schemas.Webhook{ID: "wh_healthy", Name: "healthy", URL: healthy.URL, Events: []string{"*"}})
+
+	const n = 60
+	evs := make([]schemas.Event, n)
+	for i := range evs {
+		evs[i] = *syncStarted("org_1")
+	}
+	_, err := e.p.Producer.PublishBatch(context.Background(), evs)
+	require.NoError(t, err)
+	for range n {
+		healthy.next(t)
+	}
+	require.Eventually(t, func() bool { return e.p.Sender.Stats().OpenCircuits == 1 }, 10*time.Second, 5*time.Millisecond)
+	e.settle()
+
+	st := e.p.Sender.Stats()
+	sent := bh.total.Load()
+	// Its cap of attempts, then one queued behind them that started when
+	// the first timed out; the second timeout opened the circuit.
+	require.LessOrEqual(t, sent, int32(perEndpoint+1), "the broken receiver got no more than its share")
+	require.Equal(t, uint64(n)+uint64(sent), st.Attempts, "attempts counted are the requests really made")
+	require.GreaterOrEqual(t, st.SentBack, uint64(n)-uint64(sent), "the rest wait outside, not counted as attempts")
+	pending, ackPending := senderPending(t, e)
+	require.Zero(t, pending)
+	require.Zero(t, ackPending, "waiting deliveries hold no consumer slot")
+}

@@ -1,0 +1,235 @@
+package sender
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hookstream/hookstream/schemas"
+)
+
+// BreakerConfig tunes the circuit breaker each sender keeps per webhook.
+type BreakerConfig struct {
+	// Failures is how many attempts in a row must fail (no answer, 5xx, 408
+	// or 429) to open the circuit. Optional; default 10.
+	Failures int
+	// Cooldown is how long the circuit stays open before one probe is let
+	// through; each failed probe doubles it. Optional; default 5s.
+	Cooldown time.Duration
+	// MaxCooldown caps the doubling. Optional; default 5m.
+	MaxCooldown time.Duration
+}
+
+func (c BreakerConfig) withDefaults() BreakerConfig {
+	if c.Failures <= 0 {
+		c.Failures = 10
+	}
+	if c.Cooldown <= 0 {
+		c.Cooldown = 5 * time.Second
+	}
+	if c.MaxCooldown < c.Cooldown {
+		c.MaxCooldown = max(5*time.Minute, c.Cooldown)
+	}
+	return c
+}
+
+// circuit states.
+const (
+	closed   = iota // attempts flow, up to the concurrency cap
+	open            // no attempts until openUntil
+	halfOpen        // one probe in flight decides
+)
+
+// endpoint is what this sender knows of one webhook's receiver: attempts in
+// flight, the deliveries waiting for a slot, and the circuit breaker. All
+// fields are guarded by mu.
+type endpoint struct {
+	mu        sync.Mutex
+	inflight  int
+	queue     []*job
+	state     int
+	failures  int // consecutive
+	cooldown  time.Duration
+	openUntil time.Time
+	openSince time.Time // when the circuit first opened since the last success
+}
+
+// admission is what to do with a delivery that arrives for an endpoint.
+type admission int
+
+const (
+	admitNow   admission = iota // a slot is free: attempt it
+	admitQueue                  // queued behind the attempts in flight
+	admitLater                  // the endpoint is busy or broken: come back at the time given
+)
+
+// admit decides for a delivery arriving at now. cap is the concurrency cap,
+// queueMax the queue's bound.
+func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch e.state {
+	case open:
+		if now.Before(e.openUntil) {
+			return admitLater, e.retryAt(now)
+		}
+		e.state = halfOpen // the cooldown is over: this delivery probes
+		e.inflight++
+		return admitNow, time.Time{}
+	case halfOpen:
+		// A probe is in flight; wait for its verdict.
+		return admitLater, now.Add(jitter(e.cooldown))
+	}
+	if e.inflight < cap {
+		e.inflight++
+		return admitNow, time.Time{}
+	}
+	if len(e.queue) < queueMax {
+		e.queue = append(e.queue, j)
+		return admitQueue, time.Time{}
+	}
+	return admitLater, now.Add(time.Second + jitter(time.Second))
+}
+
+// done records an attempt's outcome and returns the next queued delivery
+// to attempt (holding the slot just freed), if the circuit lets it, and
+// the deliveries to send back for later when the circuit has just opened.
+func (e *endpoint) done(failed bool, now time.Time, cfg BreakerConfig) (next *job, later []*job, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.inflight--
+	switch {
+	case !failed:
+		e.state, e.failures, e.cooldown, e.openSince = closed, 0, 0, time.Time{}
+	case e.state == halfOpen:
+		e.cooldown = min(e.cooldown*2, cfg.MaxCooldown)
+		e.trip(now)
+	default:
+		e.failures++
+		if e.state == closed && e.failures >= cfg.Failures {
+			e.cooldown = cfg.Cooldown
+			e.trip(now)
+		}
+	}
+	if e.state != closed {
+		later, e.queue = e.queue, nil
+		return nil, later, e.retryAt(now)
+	}
+	if len(e.queue) > 0 {
+		next = e.queue[0]
+		e.queue[0] = nil
+		e.queue = e.queue[1:]
+		e.inflight++
+	}
+	return next, nil, time.Time{}
+}
+
+func (e *endpoint) trip(now time.Time) {
+	if e.openSince.IsZero() {
+		e.openSince = now
+	}
+	e.state = open
+	e.openUntil = now.Add(e.cooldown)
+}
+
+// release frees a slot without an outcome (shutdown).
+func (e *endpoint) release() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.inflight--
+}
+
+// brokenSince is when the circuit first opened since the last success, or
+// zero when it is closed.
+func (e *endpoint) brokenSince() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == closed {
+		return time.Time{}
+	}
+	return e.openSince
+}
+
+// retryAt spreads deliveries sent back while the circuit is open over the
+// half cooldown after it ends, so they do not all return at once.
+func (e *endpoint) retryAt(now time.Time) time.Time {
+	return laterOf(e.openUntil, now.Add(time.Second)).Add(jitter(e.cooldown / 2))
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// isOpen reports whether the circuit is open or probing.
+func (e *endpoint) isOpen() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state != closed
+}
+
+// drain empties the queue (on shutdown) and returns what was in it.
+func (e *endpoint) drain() []*job {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q := e.queue
+	e.queue = nil
+	return q
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
+
+// breakerFailure reports whether an attempt's outcome says the receiver is
+// unhealthy: no answer, 5xx, 408 or 429. Other 4xx mean it is up and
+// answering, so they do not count against the circuit.
+func breakerFailure(res *Result) bool {
+	switch {
+	case res.Outcome == schemas.OutcomeSuccess:
+		return false
+	case res.Outcome == schemas.OutcomeError:
+		return true
+	}
+	c := res.StatusCode
+	return c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout
+}
+
+// endpoints is the sender's map of endpoint states, one per webhook seen.
+type endpoints struct {
+	mu sync.Mutex
+	m  map[string]*endpoint
+}
+
+func (es *endpoints) get(key string) *endpoint {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.m == nil {
+		es.m = map[string]*endpoint{}
+	}
+	e := es.m[key]
+	if e == nil {
+		e = &endpoint{}
+		es.m[key] = e
+	}
+	return e
+}
+
+// each calls fn for every endpoint.
+func (es *endpoints) each(fn func(key string, e *endpoint)) {
+	es.mu.Lock()
+	all := make(map[string]*endpoint, len(es.m))
+	for k, e := range es.m {
+		all[k] = e
+	}
+	es.mu.Unlock()
+	for k, e := range all {
+		fn(k, e)
+	}
+}

@@ -1,0 +1,99 @@
+package sender
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEndpointCapQueueAndSendBack(t *testing.T) {
+	t.Parallel()
+	e := &endpoint{}
+	now := time.Unix(1000, 0)
+	jobs := make([]*job, 6)
+	for i := range jobs {
+		jobs[i] = &job{}
+	}
+	cfg := BreakerConfig{}.withDefaults()
+	for _, j := range jobs[:2] {
+		adm, _ := e.admit(j, now, 2, 2)
+		require.Equal(t, admitNow, adm)
+	}
+	for _, j := range jobs[2:4] {
+		adm, _ := e.admit(j, now, 2, 2)
+		require.Equal(t, admitQueue, adm, "queued behind the cap")
+	}
+	adm, at := e.admit(jobs[4], now, 2, 2)
+	require.Equal(t, admitLater, adm, "queue full: back later")
+	require.True(t, at.Sub(now) >= time.Second, "at least a second later, so it waits as a scheduled message")
+
+	next, later, _ := e.done(false, now, cfg)
+	require.Same(t, jobs[2], next, "a finished attempt hands its slot to the next queued delivery")
+	require.Empty(t, later)
+	require.Equal(t, 2, e.inflight)
+}
+
+func TestBreakerOpensProbesAndCloses(t *testing.T) {
+	t.Parallel()
+	cfg := BreakerConfig{Failures: 3, Cooldown: 10 * time.Second, MaxCooldown: 25 * time.Second}.withDefaults()
+	e := &endpoint{}
+	now := time.Unix(1000, 0)
+	attempt := func(failed bool) (next *job, later []*job) {
+		t.Helper()
+		adm, _ := e.admit(&job{}, now, 10, 10)
+		require.Equal(t, admitNow, adm)
+		next, later, _ = e.done(failed, now, cfg)
+		return next, later
+	}
+	attempt(true)
+	attempt(true)
+	attempt(false) // a success resets the count
+	attempt(true)
+	attempt(true)
+	require.False(t, e.isOpen())
+
+	// Three failures in a row open it, sending back what was queued.
+	e.queue = []*job{{}, {}}
+	e.inflight++ // the attempt whose outcome trips it
+	_, later, at := e.done(true, now, cfg)
+	require.True(t, e.isOpen())
+	require.Len(t, later, 2)
+	require.True(t, !at.Before(now.Add(cfg.Cooldown)), "sent back to after the cooldown")
+	require.Equal(t, now, e.brokenSince())
+
+	adm, _ := e.admit(&job{}, now.Add(5*time.Second), 10, 10)
+	require.Equal(t, admitLater, adm, "open: nothing goes through")
+
+	// After the cooldown one probe goes; others wait for its verdict.
+	now = now.Add(11 * time.Second)
+	adm, _ = e.admit(&job{}, now, 10, 10)
+	require.Equal(t, admitNow, adm, "the probe")
+	adm, _ = e.admit(&job{}, now, 10, 10)
+	require.Equal(t, admitLater, adm, "one probe at a time")
+	e.done(true, now, cfg)
+	require.True(t, e.isOpen())
+	require.Equal(t, 20*time.Second, e.cooldown, "a failed probe doubles the cooldown")
+
+	now = now.Add(21 * time.Second)
+	adm, _ = e.admit(&job{}, now, 10, 10)
+	require.Equal(t, admitNow, adm)
+	e.done(true, now, cfg)
+	require.Equal(t, 25*time.Second, e.cooldown, "capped")
+
+	now = now.Add(26 * time.Second)
+	adm, _ = e.admit(&job{}, now, 10, 10)
+	require.Equal(t, admitNow, adm)
+	e.done(false, now, cfg)
+	require.False(t, e.isOpen(), "a successful probe closes it")
+	require.True(t, e.brokenSince().IsZero())
+}
+
+func TestBreakerFailureIgnoresClientErrors(t *testing.T) {
+	t.Parallel()
+	require.True(t, breakerFailure(&Result{Outcome: "error"}))
+	require.True(t, breakerFailure(&Result{Outcome: "failed", StatusCode: 503}))
+	require.True(t, breakerFailure(&Result{Outcome: "failed", StatusCode: 429}))
+	require.False(t, breakerFailure(&Result{Outcome: "failed", StatusCode: 400}), "the receiver is up")
+	require.False(t, breakerFailure(&Result{Outcome: "success", StatusCode: 200}))
+}
