@@ -85,3 +85,32 @@ func TestClientTimesOut(t *testing.T) {
 	require.Equal(t, schemas.OutcomeError, res.Outcome)
 	require.Equal(t, "timeout", res.Error)
 }
+
+// A receiver that answers 200 and then trickles its body a byte at a time
+// cannot hold an attempt past the timeout.
+func TestClientBoundsATricklingReceiver(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+				_, _ = w.Write([]byte("x"))
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	c := sender.NewClient(sender.ClientConfig{Timeout: 200 * time.Millisecond, Egress: egress.Policy{AllowLoopback: true}})
+	start := time.Now()
+	res := c.Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now())
+	require.Less(t, time.Since(start), 5*time.Second, "bounded by the timeout, not by the receiver")
+	require.Equal(t, 200, res.StatusCode)
+	require.LessOrEqual(t, len(res.Response), 1024)
+}

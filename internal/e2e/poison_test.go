@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/schemas"
+)
+
+// Random bytes and invalid events interleaved with valid ones on the events
+// subject: every valid one is delivered, every bad one quarantined with a
+// reason, and the router never stalls.
+func TestPoisonInterleavedWithValidEvents(t *testing.T) {
+	t.Parallel()
+	e := start(t, options{})
+	rc := newReceiver(t, nil)
+	e.createWebhook(rc.URL, []string{"*"}, nil)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	invalid := []func(i int) *nats.Msg{
+		func(i int) *nats.Msg { // random bytes
+			b := make([]byte, 1+rng.IntN(300))
+			for j := range b {
+				b[j] = byte(rng.IntN(256))
+			}
+			m := nats.NewMsg(broker.EventSubject("default", "sync.started"))
+			m.Data = b
+			return m
+		},
+		func(i int) *nats.Msg { // JSON that says it is JSON, but is not
+			m := natsMsg{subject: broker.EventSubject("default", "sync.started"), data: `{"id": "x", "type": `, json: true}.msg()
+			return m
+		},
+		func(i int) *nats.Msg { // valid envelope, data against the schema
+			ev := schemas.Event{ID: fmt.Sprintf("bad_%d", i), Type: "employee.created", TenantID: "default", OrgID: "o",
+				OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Data: json.RawMessage(`{"records":"not a list"}`)}
+			b, err := schemas.Marshal(nil, &ev)
+			require.NoError(t, err)
+			m := nats.NewMsg(broker.EventSubject("default", "employee.created"))
+			m.Data = b
+			return m
+		},
+		func(i int) *nats.Msg { // unknown type
+			m := natsMsg{subject: broker.EventSubject("default", "nope.nothing"),
+				data: fmt.Sprintf(`{"id":"unk_%d","org_id":"o","occurred_at":"2026-01-01T00:00:00Z","data":{}}`, i), json: true}.msg()
+			return m
+		},
+		func(i int) *nats.Msg { // envelope contradicting its subject
+			m := natsMsg{subject: broker.EventSubject("default", "sync.started"),
+				data: fmt.Sprintf(`{"id":"lie_%d","tenant_id":"other","org_id":"o","occurred_at":"2026-01-01T00:00:00Z","data":{"sync_session_id":"s","hrms":"h"}}`, i), json: true}.msg()
+			return m
+		},
+	}
+	var valid []string
+	bad := 0
+	for i := range 200 {
+		if i%3 == 0 {
+			valid = append(valid, e.publish(syncStarted("org_1")))
+			continue
+		}
+		_, err := e.b.JS.PublishMsg(ctx, invalid[i%len(invalid)](i))
+		require.NoError(t, err)
+		bad++
+	}
+	got := map[string]bool{}
+	for range valid {
+		got[rc.next(t).Event.ID] = true
+	}
+	for _, id := range valid {
+		require.True(t, got[id], "valid event %s delivered", id)
+	}
+	e.settle()
+	require.Equal(t, uint64(bad), e.p.Router.Stats().Quarantined)
+
+	qs, err := e.b.JS.Stream(ctx, broker.StreamQuarantine)
+	require.NoError(t, err)
+	info, err := qs.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, bad, info.State.Msgs)
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := qs.GetMsg(ctx, seq)
+		require.NoError(t, err)
+		require.NotEmpty(t, m.Header.Get(broker.HeaderReason), "seq %d has a reason", seq)
+		require.NotEmpty(t, m.Header.Get(broker.HeaderOrigSubject))
+	}
+}
