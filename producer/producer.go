@@ -8,8 +8,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
 )
 
@@ -102,16 +106,37 @@ func (p *Producer) Prepare(ev *schemas.Event) (*nats.Msg, error) {
 
 // Publish validates and publishes one event and waits for the stream to store
 // it. ev's id and occurred_at are filled in when empty.
+//
+// The publish is a PRODUCER span; its traceparent travels in the message,
+// so the router, the senders and the receiver continue the caller's trace.
 func (p *Producer) Publish(ctx context.Context, ev *schemas.Event) (Result, error) {
 	msg, err := p.Prepare(ev)
 	if err != nil {
 		return Result{}, err
 	}
+	ctx, span := startPublish(ctx, msg, ev)
+	defer span.End()
 	ack, err := p.js.PublishMsg(ctx, msg)
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
 		return Result{}, fmt.Errorf("producer: publish %s: %w", ev.ID, err)
 	}
+	if ack.Duplicate {
+		span.SetAttributes(attribute.Bool("hookstream.duplicate", true))
+	}
 	return Result{ID: ev.ID, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// startPublish starts the PRODUCER span of publishing ev and writes its
+// traceparent into msg.
+func startPublish(ctx context.Context, msg *nats.Msg, ev *schemas.Event) (context.Context, trace.Span) {
+	ctx, span := telemetry.Tracer().Start(ctx, "send "+broker.StreamEvents,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(telemetry.Messaging(telemetry.Send, broker.StreamEvents, msg.Subject)...),
+		trace.WithAttributes(telemetry.EventIDKey.String(ev.ID), telemetry.EventTypeKey.String(ev.Type), telemetry.TenantKey.String(ev.TenantID)))
+	telemetry.Inject(ctx, msg.Header)
+	return ctx, span
 }
 
 // PublishBatch validates every event first (nothing is published if one is
@@ -130,6 +155,8 @@ func (p *Producer) PublishBatch(ctx context.Context, evs []schemas.Event) ([]Res
 	}
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
+		_, span := startPublish(ctx, m, &evs[i])
+		span.End() // the send; acknowledgements are awaited below, all together
 		f, err := p.js.PublishMsgAsync(m)
 		if err != nil {
 			return nil, fmt.Errorf("producer: publish %s: %w", evs[i].ID, err)

@@ -13,8 +13,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
 )
 
@@ -93,6 +96,7 @@ func (r *Router) Stats() Stats {
 type pending struct {
 	msg     jetstream.Msg
 	futures []jetstream.PubAckFuture
+	trace   trace.SpanContext // of the event's processing, for log lines
 }
 
 // Run consumes events until ctx is done, then stops fetching, waits for the
@@ -141,7 +145,8 @@ func (r *Router) confirm(queue <-chan pending) {
 			case <-f.Ok():
 			case err := <-f.Err():
 				ok = false
-				r.logger.Warn("delivery not stored; event will be redelivered", "err", err)
+				r.logger.WarnContext(trace.ContextWithSpanContext(context.Background(), p.trace),
+					"delivery not stored; event will be redelivered", "err", err)
 			}
 		}
 		if ok {
@@ -165,10 +170,16 @@ type handler struct {
 
 func (h *handler) handle(msg jetstream.Msg) {
 	r := h.r
+	// One CONSUMER span per event, continuing the producer's trace; one
+	// PRODUCER span per delivery, whose traceparent travels with it.
+	ctx, span := telemetry.Tracer().Start(telemetry.Extract(context.Background(), msg.Headers()), "process "+broker.StreamEvents,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.Messaging(telemetry.Process, broker.StreamEvents, msg.Subject())...))
+	defer span.End()
 	ev := &h.ev
 	*ev = schemas.Event{}
 	if err := schemas.DecodeEvent(msg.Data(), msg.Headers().Get(broker.HeaderContentType), ev); err != nil {
-		r.quarantine(msg, "undecodable: "+err.Error())
+		r.quarantine(ctx, msg, "undecodable: "+err.Error())
 		return
 	}
 	if ev.ID == "" {
@@ -176,15 +187,17 @@ func (h *handler) handle(msg jetstream.Msg) {
 		ev.ID = msg.Headers().Get(jetstream.MsgIDHeader)
 	}
 	if err := fillFromSubject(ev, msg.Subject()); err != nil {
-		r.quarantine(msg, err.Error())
+		r.quarantine(ctx, msg, err.Error())
 		return
 	}
 	if err := schemas.Validate(ev); err != nil {
-		r.quarantine(msg, "invalid: "+err.Error())
+		r.quarantine(ctx, msg, "invalid: "+err.Error())
 		return
 	}
 	r.events.Add(1)
 	h.matches = r.matcher.Match(h.matches[:0], ev.TenantID, ev.Type, ev.OrgID)
+	span.SetAttributes(telemetry.EventIDKey.String(ev.ID), telemetry.EventTypeKey.String(ev.Type),
+		telemetry.TenantKey.String(ev.TenantID), telemetry.FanOutKey.Int(len(h.matches)))
 	if len(h.matches) == 0 {
 		r.unmatched.Add(1)
 		_ = msg.Ack()
@@ -213,15 +226,20 @@ func (h *handler) handle(msg jetstream.Msg) {
 		}
 		out, err := deliveryMsg(&d, w, now)
 		if err != nil { // cannot happen for these field types
-			r.logger.Error("encode delivery", "err", err)
+			r.logger.ErrorContext(ctx, "encode delivery", "err", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
+		_, ps := telemetry.Tracer().Start(ctx, "send "+broker.StreamDeliveries, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(telemetry.Messaging(telemetry.Send, broker.StreamDeliveries, out.Subject)...),
+			trace.WithAttributes(telemetry.WebhookKey.String(w.ID), telemetry.DeliveryKey.String(d.ID)))
+		telemetry.Inject(trace.ContextWithSpan(ctx, ps), out.Header)
 		f, err := r.js.PublishMsgAsync(out)
+		ps.End()
 		if err != nil {
 			// Back-pressure or a lost connection: retry the whole event later;
 			// deliveries already stored are deduplicated by their id.
-			r.logger.Warn("publish delivery", "event_id", ev.ID, "err", err)
+			r.logger.WarnContext(ctx, "publish delivery", "event_id", ev.ID, "err", err)
 			_ = msg.NakWithDelay(250 * time.Millisecond)
 			return
 		}
@@ -233,7 +251,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 	r.routed.Add(1)
 	r.deliveries.Add(active)
 	r.parked.Add(uint64(len(futures)) - active)
-	h.queue <- pending{msg: msg, futures: futures}
+	h.queue <- pending{msg: msg, futures: futures, trace: span.SpanContext()}
 }
 
 // deliveryMsg is the message for d: a delivery for an enabled webhook, or,
@@ -283,7 +301,10 @@ func fillFromSubject(ev *schemas.Event, subject string) error {
 // quarantine stores the raw message with the reason in QUARANTINE, then
 // acknowledges it so the consumer moves on. If the quarantine write fails the
 // message is redelivered later: nothing is dropped silently.
-func (r *Router) quarantine(msg jetstream.Msg, reason string) {
+func (r *Router) quarantine(ctx context.Context, msg jetstream.Msg, reason string) {
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(telemetry.QuarantineKey.Bool(true))
+	span.SetStatus(codes.Error, "quarantined")
 	const maxReason = 512
 	if len(reason) > maxReason {
 		reason = reason[:maxReason]
@@ -305,14 +326,14 @@ func (r *Router) quarantine(msg jetstream.Msg, reason string) {
 	if ct := msg.Headers().Get(broker.HeaderContentType); ct != "" {
 		q.Header.Set(broker.HeaderContentType, ct)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := r.js.PublishMsg(ctx, q); err != nil {
-		r.logger.Error("quarantine failed; will retry", "subject", msg.Subject(), "err", err)
+	if _, err := r.js.PublishMsg(pctx, q); err != nil {
+		r.logger.ErrorContext(ctx, "quarantine failed; will retry", "subject", msg.Subject(), "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
 	r.quarantined.Add(1)
-	r.logger.Warn("event quarantined", "subject", msg.Subject(), "seq", seq, "reason", reason)
+	r.logger.WarnContext(ctx, "event quarantined", "subject", msg.Subject(), "seq", seq, "reason", reason)
 	_ = msg.Ack()
 }

@@ -7,13 +7,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hookstream/hookstream/internal/egress"
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/signature"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ClientConfig configures a Client.
@@ -154,10 +161,21 @@ func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 	if err := signer.Sign(h, d.ID, at, body, wh.ActiveSecrets(at)); err != nil {
 		return Result{Outcome: schemas.OutcomeError, Error: "sign: " + err.Error()}
 	}
+	// The HTTP CLIENT span; its traceparent goes to the receiver.
+	ctx, span := telemetry.Tracer().Start(reqCtx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(semconv.HTTPRequestMethodPost, semconv.ServerAddress(req.URL.Hostname()), semconv.URLFull(redactURL(req.URL))))
+	defer span.End()
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Result{Outcome: schemas.OutcomeError, Latency: time.Since(start), Error: describeErr(err)}
+		res := Result{Outcome: schemas.OutcomeError, Latency: time.Since(start), Error: describeErr(err)}
+		span.SetStatus(codes.Error, res.Error)
+		return res
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
+	if resp.StatusCode >= 400 {
+		span.SetStatus(codes.Error, "")
 	}
 	sc.excerpt = sc.excerpt[:0]
 	n, _ := io.Copy(&capped{buf: &sc.excerpt, max: c.excerpt}, io.LimitReader(resp.Body, int64(c.excerpt)))
@@ -185,6 +203,13 @@ func (c *Client) putScratch(sc *scratch) {
 		sc.body = nil // do not pin a huge buffer
 	}
 	c.bufs.Put(sc)
+}
+
+// redactURL is u without user info, query or fragment, which may carry
+// credentials.
+func redactURL(u *url.URL) string {
+	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	return c.String()
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; zero when absent or

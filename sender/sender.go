@@ -14,8 +14,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
 )
 
@@ -395,12 +399,24 @@ func (s *Sender) attempt(j *job) (failed bool) {
 	attempt := d.Attempts + 1
 
 	// The attempt's own context: not the Run context, so shutdown lets an
-	// attempt in progress finish within the client's timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), s.client.Timeout()+lookupTimeout)
+	// attempt in progress finish within the client's timeout. Its CONSUMER
+	// span continues the trace the delivery carries.
+	ctx, cancel := context.WithTimeout(telemetry.Extract(context.Background(), msg.Headers()), s.client.Timeout()+lookupTimeout)
 	defer cancel()
+	ctx, span := telemetry.Tracer().Start(ctx, "process "+broker.StreamDeliveries,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.Messaging(telemetry.Process, broker.StreamDeliveries, msg.Subject())...),
+		trace.WithAttributes(telemetry.EventIDKey.String(d.EventID), telemetry.EventTypeKey.String(d.EventType),
+			telemetry.TenantKey.String(d.TenantID), telemetry.WebhookKey.String(d.WebhookID),
+			telemetry.DeliveryKey.String(d.ID), telemetry.AttemptKey.Int(attempt)))
+	defer span.End()
 	at := s.now().UTC()
 	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
+	span.SetAttributes(telemetry.OutcomeKey.String(string(res.Outcome)))
+	if res.Outcome != schemas.OutcomeSuccess {
+		span.SetStatus(codes.Error, res.Describe())
+	}
 	rec := NewAttempt(d, wh, attempt, at, &res)
 	verdict := s.judge(wh, &res, attempt)
 	rec.Final = verdict != retry && verdict != delivered
@@ -472,6 +488,7 @@ func (s *Sender) enqueue(ctx context.Context, d *schemas.Delivery, msgID string)
 	}
 	target := broker.DeliverySubject(d.TenantID, d.WebhookID)
 	m := &nats.Msg{Subject: target, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
+	telemetry.Inject(ctx, m.Header) // the next attempt continues this trace
 	var opts []jetstream.PublishOpt
 	if d.NotBefore.Sub(s.now()) >= time.Second {
 		m.Subject = broker.RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
@@ -532,7 +549,7 @@ func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.Msg
 	next.NotBefore = s.now().Add(delay).UTC()
 	msgID := d.ID + ":a" + strconv.Itoa(attempt) + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
 	if err := s.enqueue(ctx, &next, msgID); err != nil {
-		s.logger.Warn("retry not stored; redelivering", "delivery_id", d.ID, "err", err)
+		s.logger.WarnContext(ctx, "retry not stored; redelivering", "delivery_id", d.ID, "err", err)
 		_ = msg.NakWithDelay(min(delay, 30*time.Second))
 		return
 	}
@@ -540,7 +557,7 @@ func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.Msg
 	if err := msg.DoubleAck(ctx); err != nil {
 		// The retry is stored; at worst this message is redelivered and the
 		// receiver sees the same webhook-id once more.
-		s.logger.Warn("ack after scheduling a retry", "delivery_id", d.ID, "err", err)
+		s.logger.WarnContext(ctx, "ack after scheduling a retry", "delivery_id", d.ID, "err", err)
 	}
 }
 
@@ -596,6 +613,7 @@ func (s *Sender) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstrea
 	d := &dl.Delivery
 	dm, err := broker.DeadLetterMsg(dl, d.ID+":dl:"+strconv.FormatUint(md.Sequence.Stream, 10))
 	if err == nil {
+		telemetry.Inject(ctx, dm.Header) // a replay continues this trace
 		_, err = s.js.PublishMsg(ctx, dm)
 	}
 	if err != nil {
@@ -604,7 +622,8 @@ func (s *Sender) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstrea
 		return
 	}
 	s.deadLettered.Add(1)
-	s.logger.Warn("delivery dead-lettered", "delivery_id", d.ID, "webhook_id", d.WebhookID, "reason", dl.Reason)
+	trace.SpanFromContext(ctx).AddEvent("dead-lettered", trace.WithAttributes(attribute.String("reason", dl.Reason)))
+	s.logger.WarnContext(ctx, "delivery dead-lettered", "delivery_id", d.ID, "webhook_id", d.WebhookID, "reason", dl.Reason)
 	_ = msg.TermWithReason("dead-lettered")
 }
 

@@ -33,7 +33,12 @@ func employeeCreated(org string) *schemas.Event {
 
 func (e *env) publish(ev *schemas.Event) string {
 	e.t.Helper()
-	res, err := e.p.Producer.Publish(context.Background(), ev)
+	return e.publishCtx(context.Background(), ev)
+}
+
+func (e *env) publishCtx(ctx context.Context, ev *schemas.Event) string {
+	e.t.Helper()
+	res, err := e.p.Producer.Publish(ctx, ev)
 	require.NoError(e.t, err)
 	return res.ID
 }

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// spans keeps the finished spans of the traces a test asked to watch; the
+// e2e tests share one tracer provider, so each test watches its own trace.
+var spans = &spanRecorder{watched: map[trace.TraceID][]sdktrace.ReadOnlySpan{}}
+
+func init() {
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+}
+
+type spanRecorder struct {
+	mu      sync.Mutex
+	watched map[trace.TraceID][]sdktrace.ReadOnlySpan
+}
+
+func (r *spanRecorder) watch(id trace.TraceID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watched[id] = nil
+}
+
+func (r *spanRecorder) of(id trace.TraceID) []sdktrace.ReadOnlySpan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sdktrace.ReadOnlySpan(nil), r.watched[id]...)
+}
+
+func (r *spanRecorder) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (r *spanRecorder) OnEnd(s sdktrace.ReadOnlySpan) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if got, ok := r.watched[s.SpanContext().TraceID()]; ok {
+		r.watched[s.SpanContext().TraceID()] = append(got, s)
+	}
+}
+func (r *spanRecorder) Shutdown(context.Context) error   { return nil }
+func (r *spanRecorder) ForceFlush(context.Context) error { return nil }
+
+// traceparentOf parses a receiver's traceparent header.
+func traceparentOf(t *testing.T, r request) (trace.TraceID, trace.SpanID) {
+	t.Helper()
+	parts := strings.Split(r.Header.Get("traceparent"), "-")
+	require.Len(t, parts, 4, "traceparent %q", r.Header.Get("traceparent"))
+	tid, err := trace.TraceIDFromHex(parts[1])
+	require.NoError(t, err)
+	sid, err := trace.SpanIDFromHex(parts[2])
+	require.NoError(t, err)
+	return tid, sid
+}
+
+// One event, published inside an HRMS sync's span, is one trace from the
+// producer to the receiver, across a retry.
+func TestOneTraceFromProducerToReceiver(t *testing.T) {
+	t.Parallel()
+	e := start(t, options{schedule: []time.Duration{10 * time.Millisecond}})
+	var calls atomic.Int32
+	rc := newReceiver(t, func(_ int, r request) int {
+		if r.Event.Type == "sync.started" && calls.Add(1) == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	e.createWebhook(rc.URL, []string{"sync.*"}, nil)
+
+	ctx, root := otel.Tracer("hrms-sync").Start(context.Background(), "hrms sync session")
+	tid := root.SpanContext().TraceID()
+	spans.watch(tid)
+	e.publishCtx(ctx, syncStarted("org_1"))
+	root.End()
+	first, second := rc.next(t), rc.next(t)
+	e.settle()
+
+	all := spans.of(tid)
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	for _, s := range all {
+		byID[s.SpanContext().SpanID()] = s
+	}
+	find := func(name string, kind trace.SpanKind) []sdktrace.ReadOnlySpan {
+		var out []sdktrace.ReadOnlySpan
+		for _, s := range all {
+			if s.Name() == name && s.SpanKind() == kind {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	parentOf := func(s sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
+		p, ok := byID[s.Parent().SpanID()]
+		require.True(t, ok, "%s has its parent in the trace", s.Name())
+		return p
+	}
+	pub := find("send EVENTS", trace.SpanKindProducer)
+	require.Len(t, pub, 1)
+	require.Equal(t, root.SpanContext().SpanID(), pub[0].Parent().SpanID(), "the producer joins the caller's trace")
+	route := find("process EVENTS", trace.SpanKindConsumer)
+	require.Len(t, route, 1)
+	require.Equal(t, pub[0].SpanContext().SpanID(), parentOf(route[0]).SpanContext().SpanID())
+	fan := find("send DELIVERIES", trace.SpanKindProducer)
+	require.Len(t, fan, 1)
+	require.Equal(t, route[0].SpanContext().SpanID(), parentOf(fan[0]).SpanContext().SpanID())
+	attempts := find("process DELIVERIES", trace.SpanKindConsumer)
+	require.Len(t, attempts, 2, "one per attempt")
+	posts := find(http.MethodPost, trace.SpanKindClient)
+	require.Len(t, posts, 2)
+
+	// The receiver's traceparent is the HTTP client span of each attempt, in
+	// this trace; the retry continues from the first attempt.
+	for i, got := range []request{first, second} {
+		gotTrace, gotSpan := traceparentOf(t, got)
+		require.Equal(t, tid, gotTrace, "request %d belongs to the trace", i+1)
+		post, ok := byID[gotSpan]
+		require.True(t, ok, "request %d's parent span is recorded", i+1)
+		require.Equal(t, trace.SpanKindClient, post.SpanKind())
+		consumer := parentOf(post)
+		require.Equal(t, "process DELIVERIES", consumer.Name())
+		switch i {
+		case 0:
+			require.Equal(t, fan[0].SpanContext().SpanID(), parentOf(consumer).SpanContext().SpanID())
+		case 1:
+			require.Equal(t, "process DELIVERIES", parentOf(consumer).Name(), "the retry's attempt follows the first attempt")
+		}
+	}
+	for _, s := range all {
+		for _, kv := range s.Attributes() {
+			require.NotContains(t, string(kv.Key), "secret")
+			require.NotContains(t, kv.Value.Emit(), "whsec_", "no secrets in span attributes")
+			require.NotContains(t, kv.Value.Emit(), "sync_session_id", "no payloads in span attributes")
+		}
+	}
+}
