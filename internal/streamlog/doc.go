@@ -11,5 +11,6 @@
 //
 // Both stop at the filter's last message when they start, so a busy subject
 // never keeps a read going, and neither blocks on an empty subject or on
-// messages deleted while the read is under way.
+// messages deleted while the read is under way. Work-queue streams
+// (DELIVERIES) refuse ordered consumers: read those with Stream.GetMsg.
 package streamlog
