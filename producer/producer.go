@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +40,20 @@ type Producer struct {
 	js       jetstream.JetStream
 	maxBytes int
 	now      func() time.Time
+
+	published, duplicates, rejected atomic.Uint64
+}
+
+// Stats are a producer's counters since start.
+type Stats struct {
+	Published  uint64 // events stored in EVENTS
+	Duplicates uint64 // publishes of an id already stored (not delivered again)
+	Rejected   uint64 // events refused: invalid or too large
+}
+
+// Stats returns the counters.
+func (p *Producer) Stats() Stats {
+	return Stats{Published: p.published.Load(), Duplicates: p.duplicates.Load(), Rejected: p.rejected.Load()}
 }
 
 // Result is the outcome of publishing one event.
@@ -74,6 +89,14 @@ func (p *Producer) MaxEventBytes() int { return p.maxBytes }
 // the event and encodes it as the NATS message to publish. A validation
 // failure is a *schemas.ValidationError; an oversize event wraps ErrTooLarge.
 func (p *Producer) Prepare(ev *schemas.Event) (*nats.Msg, error) {
+	msg, err := p.prepare(ev)
+	if err != nil {
+		p.rejected.Add(1)
+	}
+	return msg, err
+}
+
+func (p *Producer) prepare(ev *schemas.Event) (*nats.Msg, error) {
 	if ev.ID == "" {
 		ev.ID = schemas.NewEventID()
 	}
@@ -125,7 +148,16 @@ func (p *Producer) Publish(ctx context.Context, ev *schemas.Event) (Result, erro
 	if ack.Duplicate {
 		span.SetAttributes(attribute.Bool("hookstream.duplicate", true))
 	}
+	p.count(ack)
 	return Result{ID: ev.ID, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+func (p *Producer) count(ack *jetstream.PubAck) {
+	if ack.Duplicate {
+		p.duplicates.Add(1)
+	} else {
+		p.published.Add(1)
+	}
 }
 
 // startPublish starts the PRODUCER span of publishing ev and writes its
@@ -167,6 +199,7 @@ func (p *Producer) PublishBatch(ctx context.Context, evs []schemas.Event) ([]Res
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
+			p.count(ack)
 			results = append(results, Result{ID: evs[i].ID, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
 		case err := <-f.Err():
 			return results, fmt.Errorf("producer: publish %s: %w", evs[i].ID, err)

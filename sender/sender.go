@@ -105,6 +105,8 @@ type Stats struct {
 	Disabled     uint64 // webhooks this sender disabled
 	SentBack     uint64 // deliveries sent back for later: endpoint busy or circuit open
 	OpenCircuits int    // endpoints whose circuit is open now
+	// ByClass counts attempts by outcome, in the order of StatusClasses.
+	ByClass [len(StatusClasses)]uint64
 }
 
 // Sender delivers webhooks.
@@ -128,6 +130,8 @@ type Sender struct {
 	jobs          sync.Pool
 
 	attempts, delivered, retried, deadLettered, dropped, disabled, sentBack atomic.Uint64
+	byClass                                                                 [len(StatusClasses)]atomic.Uint64
+	latency                                                                 histogram
 }
 
 // New returns a Sender. Run starts it.
@@ -193,11 +197,15 @@ func (s *Sender) MaxAttempts() int { return len(s.schedule) + 1 }
 
 // Stats returns the counters.
 func (s *Sender) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Attempts: s.attempts.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(), Disabled: s.disabled.Load(),
 		SentBack: s.sentBack.Load(), OpenCircuits: s.openCircuits(),
 	}
+	for i := range st.ByClass {
+		st.ByClass[i] = s.byClass[i].Load()
+	}
+	return st
 }
 
 func (s *Sender) openCircuits() int {
@@ -413,6 +421,8 @@ func (s *Sender) attempt(j *job) (failed bool) {
 	at := s.now().UTC()
 	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
+	s.byClass[classOf(&res)].Add(1)
+	s.latency.observe(res.Latency)
 	span.SetAttributes(telemetry.OutcomeKey.String(string(res.Outcome)))
 	if res.Outcome != schemas.OutcomeSuccess {
 		span.SetStatus(codes.Error, res.Describe())
