@@ -12,7 +12,8 @@
 // Filter selects, publishes its delivery again with a fresh attempt budget
 // (no attempts, no history, Replays+1) and the same delivery id, so the
 // receiver sees the same webhook-id and can deduplicate. It then removes the
-// dead letter. Dead letters of deleted or disabled webhooks are kept and
+// dead letter. The delivery continues the trace (traceparent) the dead
+// letter carries. Dead letters of deleted or disabled webhooks are kept and
 // counted by reason (KeptReason): re-enable the webhook and replay them.
 // The API (POST /v1/dead-letters/replay) and `hookstream replay` use a
 // Replayer scoped to one tenant.

@@ -68,6 +68,12 @@ func setup(t *testing.T) *bundle {
 // attempts, and returns its sequence and delivery id.
 func (tb *bundle) deadLetter(t *testing.T, tenantID, webhookID string, at time.Time) (uint64, string) {
 	t.Helper()
+	return tb.deadLetterWithHeader(t, tenantID, webhookID, at, nil)
+}
+
+// deadLetterWithHeader is deadLetter with extra headers on the message.
+func (tb *bundle) deadLetterWithHeader(t *testing.T, tenantID, webhookID string, at time.Time, h map[string]string) (uint64, string) {
+	t.Helper()
 	tb.events++
 	eventID := fmt.Sprintf("evt_%03d", tb.events)
 	d := schemas.Delivery{
@@ -82,15 +88,19 @@ func (tb *bundle) deadLetter(t *testing.T, tenantID, webhookID string, at time.T
 	dl := schemas.DeadLetter{Delivery: d, Reason: "gave up after 2 attempts: connection refused", Attempts: 2, LastError: "connection refused", At: at}
 	msg, err := broker.DeadLetterMsg(&dl, d.ID+":dl:"+eventID)
 	require.NoError(t, err)
+	for k, v := range h {
+		msg.Header.Set(k, v)
+	}
 	ack, err := tb.b.JS.PublishMsg(context.Background(), msg)
 	require.NoError(t, err)
 	require.False(t, ack.Duplicate)
 	return ack.Sequence, d.ID
 }
 
-// queued is a delivery waiting in DELIVERIES with its Nats-Msg-Id.
+// queued is a delivery waiting in DELIVERIES with its Nats-Msg-Id and
+// traceparent.
 type queued struct {
-	MsgID string
+	MsgID, Traceparent string
 	schemas.Delivery
 }
 
@@ -110,7 +120,7 @@ func (tb *bundle) queued(t *testing.T) []queued {
 		require.NoError(t, err)
 		var d schemas.Delivery
 		require.NoError(t, schemas.Unmarshal(m.Data, &d))
-		out = append(out, queued{MsgID: m.Header.Get(jetstream.MsgIDHeader), Delivery: d})
+		out = append(out, queued{MsgID: m.Header.Get(jetstream.MsgIDHeader), Traceparent: m.Header.Get("traceparent"), Delivery: d})
 		seq = m.Sequence
 	}
 }

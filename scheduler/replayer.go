@@ -14,9 +14,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/streamlog"
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
 )
 
@@ -342,7 +344,15 @@ func (run *replayRun) handle(ctx context.Context, m streamlog.Msg) error {
 		Data:    data,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{ReplayMsgID(d.ID, m.Seq)}},
 	}
+	// The replay continues the trace the dead letter carries.
+	_, span := telemetry.Tracer().Start(telemetry.Extract(ctx, m.Header), "send "+broker.StreamDeliveries,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(telemetry.Messaging(telemetry.Send, broker.StreamDeliveries, msg.Subject)...),
+		trace.WithAttributes(telemetry.TenantKey.String(tenantID), telemetry.WebhookKey.String(webhookID),
+			telemetry.DeliveryKey.String(d.ID), telemetry.EventIDKey.String(d.EventID), telemetry.ReplayedKey.Int(d.Replays)))
+	telemetry.Inject(trace.ContextWithSpan(ctx, span), msg.Header)
 	ack, err := r.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(broker.StreamDeliveries))
+	span.End()
 	if err != nil {
 		return fmt.Errorf("scheduler: re-enqueue delivery %s: %w", d.ID, err)
 	}

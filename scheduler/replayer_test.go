@@ -16,6 +16,10 @@ import (
 
 var day = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 
+// traceparent is a sampled W3C trace context, as a sender stores on a dead
+// letter.
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
 func TestReplayReenqueuesWithAFreshBudget(t *testing.T) {
 	t.Parallel()
 	tb := setup(t)
@@ -30,7 +34,7 @@ func TestReplayReenqueuesWithAFreshBudget(t *testing.T) {
 		at := day.Add(time.Duration(i) * time.Minute)
 		switch i % 3 {
 		case 0:
-			_, id := tb.deadLetter(t, "acme", "wh_live", at)
+			_, id := tb.deadLetterWithHeader(t, "acme", "wh_live", at, map[string]string{"traceparent": traceparent})
 			want = append(want, id)
 		case 1:
 			seq, _ := tb.deadLetter(t, "acme", "wh_off", at)
@@ -60,6 +64,7 @@ func TestReplayReenqueuesWithAFreshBudget(t *testing.T) {
 		require.Equal(t, "wh_live", d.WebhookID)
 		require.Equal(t, `{"id":"`+d.EventID+`"}`, string(d.Payload))
 		require.Equal(t, fmt.Sprintf("%s:r%d", want[i], 1+3*i), d.MsgID)
+		require.Equal(t, traceparent[:36], d.Traceparent[:36], "the replay continues the dead letter's trace")
 	}
 	require.Equal(t, kept, tb.remaining(t), "kept dead letters stay")
 
