@@ -5,7 +5,8 @@
 //	client ──HTTP──▶ api ──Store──▶ KV webhooks ──watch──▶ router, senders
 //	                  ├──producer──▶ EVENTS ──▶ router ──▶ DELIVERIES
 //	                  ├──webhook.ping──▶ DELIVERIES (the new webhook only)
-//	                  └──read──◀ ATTEMPTS (the delivery log)
+//	                  ├──read──◀ ATTEMPTS (the delivery log)
+//	                  └──list, replay──◀ DEADLETTERS ──▶ DELIVERIES (scheduler.Replayer)
 //
 // # Routes
 //
@@ -25,12 +26,18 @@
 //	POST   /v1/webhooks/{id}/test             send webhook.test now, log and return the attempt
 //	POST   /v1/webhooks/{id}/rotate-secret    new secret; the old one signs beside it for a grace period
 //	GET    /v1/webhooks/{id}/attempts         delivery log, newest first: ?status=&limit=&before=
+//	GET    /v1/dead-letters                   dead letters, newest first: ?webhook_id=&since=&until=&limit=&before=
+//	POST   /v1/dead-letters/replay            replay dead letters now: {webhook_id?, since?, until?, ids?} or {all: true}
 //	POST   /v1/events                         publish an event (202 {id, duplicate})
 //	GET    /v1/openapi.json                   the OpenAPI description of these routes
 //	GET    /healthz                           the process is alive
 //	GET    /readyz                            JetStream answers
 //
 // The routes are one table (routeTable); a test holds openapi.json to it.
+//
+// A PATCH that re-enables a webhook answers with dead_letters, how many of
+// its dead letters wait for a replay (counted from the stream's per-subject
+// state, not read), and a replay_hint naming the replay route.
 //
 // # Errors
 //

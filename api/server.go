@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/producer"
+	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -63,6 +64,15 @@ type Config struct {
 	// same way senders do. Optional; default sender.NewClient with the
 	// default (strict) egress policy.
 	Client *sender.Client
+	// Replayer lists and replays the dead letters of GET /v1/dead-letters
+	// and POST /v1/dead-letters/replay. Optional; default a Replayer that
+	// resolves webhooks through Store.
+	Replayer *scheduler.Replayer
+	// NextReplay returns when the end-of-day replay runs next after now
+	// (scheduler.NextRun with the scheduler's time and zone); dead-letter
+	// listings show it as next_replay_at. Optional; without it they show
+	// null.
+	NextReplay func(now time.Time) time.Time
 }
 
 // Server is the management API. Handler serves it; Run listens on Addr.
@@ -80,6 +90,8 @@ type Server struct {
 	index      interface {
 		Sync(ctx context.Context) error
 	}
+	replayer   *scheduler.Replayer
+	nextReplay func(time.Time) time.Time
 
 	tokens  *tokenCache
 	handler http.Handler
@@ -114,6 +126,8 @@ func New(cfg Config) (*Server, error) {
 		checkURL:   cfg.CheckURL,
 		client:     cfg.Client,
 		index:      cfg.Index,
+		replayer:   cfg.Replayer,
+		nextReplay: cfg.NextReplay,
 		tokens:     newTokenCache(tokenCacheSize, tokenCacheTTL),
 		listening:  make(chan struct{}),
 	}
@@ -126,6 +140,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.client == nil {
 		s.client = sender.NewClient(sender.ClientConfig{})
+	}
+	if s.replayer == nil {
+		var err error
+		s.replayer, err = scheduler.NewReplayer(scheduler.ReplayerConfig{JS: cfg.Broker.JS, Webhooks: storeWebhooks{s.store}, Logger: s.logger})
+		if err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -253,6 +274,8 @@ func (s *Server) routeTable() []route {
 		{method: "POST", path: "/v1/webhooks/{id}/test", access: tenant, t: s.testWebhook},
 		{method: "POST", path: "/v1/webhooks/{id}/rotate-secret", access: tenant, t: s.rotateSecret},
 		{method: "GET", path: "/v1/webhooks/{id}/attempts", access: tenant, t: s.listAttempts},
+		{method: "GET", path: "/v1/dead-letters", access: tenant, t: s.listDeadLetters},
+		{method: "POST", path: "/v1/dead-letters/replay", access: tenant, t: s.replayDeadLetters},
 		{method: "POST", path: "/v1/events", access: tenant, t: s.publishEvent},
 	}
 }

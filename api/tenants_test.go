@@ -25,6 +25,8 @@ func TestAuthRequiresATenantToken(t *testing.T) {
 		{http.MethodDelete, "/v1/webhooks/wh_1"},
 		{http.MethodGet, "/v1/webhooks/wh_1/attempts"},
 		{http.MethodPost, "/v1/events"},
+		{http.MethodGet, "/v1/dead-letters"},
+		{http.MethodPost, "/v1/dead-letters/replay"},
 	}
 	for _, rt := range routes {
 		for _, token := range []string{"", "hs_wrong", adminToken} {

@@ -54,6 +54,11 @@ type webhookResponse struct {
 	// rotation stops signing; null when only the current secret signs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 	Secret                  string     `json:"secret,omitempty"`
+	// DeadLetters, set in the answer to a PATCH that re-enabled the
+	// webhook, is how many of its dead letters wait for a replay, and
+	// ReplayHint says how to replay them now.
+	DeadLetters *int   `json:"dead_letters,omitempty"`
+	ReplayHint  string `json:"replay_hint,omitempty"`
 }
 
 func (s *Server) webhookResponse(w *schemas.Webhook) webhookResponse {
@@ -275,7 +280,9 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID s
 	}
 
 	now := s.now().UTC()
+	reenabled := false
 	updated, err := s.store.Update(r.Context(), tenantID, wh.ID, func(c *schemas.Webhook) error {
+		reenabled = false // fn runs again after a concurrent write
 		if req.Name != nil {
 			c.Name = *req.Name
 		}
@@ -304,6 +311,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID s
 			c.Headers = headers
 		}
 		if req.Enabled != nil && *req.Enabled != c.Enabled {
+			reenabled = *req.Enabled
 			c.Enabled = *req.Enabled
 			c.DisabledReason = ""
 			if !c.Enabled {
@@ -323,6 +331,10 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID s
 	s.syncIndex(r.Context())
 	resp := s.webhookResponse(updated)
 	resp.Secret = newSecret
+	if reenabled {
+		// Re-enabling offers to replay what the webhook missed meanwhile.
+		s.reenabledNotice(r.Context(), &resp)
+	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
