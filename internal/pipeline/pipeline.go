@@ -1,7 +1,7 @@
 // Package pipeline wires Hookstream's components onto one broker connection:
-// the subscription index, the router, the sender pool and the API. `hookstream
-// dev`, the end-to-end tests and the benchmark build the whole flow with it;
-// the single-role commands pick parts of it.
+// the subscription index, the router, the sender pool, the scheduler and the
+// API. `hookstream dev`, the end-to-end tests and the benchmark build the
+// whole flow with it; the single-role commands pick parts of it.
 package pipeline
 
 import (
@@ -20,17 +20,18 @@ import (
 	"github.com/hookstream/hookstream/internal/service"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/router"
+	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/subscription"
 )
 
 // Roles selects which components run.
 type Roles struct {
-	API, Router, Sender bool
+	API, Router, Sender, Scheduler bool
 }
 
 // AllRoles runs everything (hookstream dev).
-var AllRoles = Roles{API: true, Router: true, Sender: true}
+var AllRoles = Roles{API: true, Router: true, Sender: true, Scheduler: true}
 
 // Config configures a Pipeline.
 type Config struct {
@@ -45,6 +46,10 @@ type Config struct {
 	Sender sender.Config
 	// Router configures the router; JS and Matcher are filled in. Optional.
 	Router router.Config
+	// Scheduler configures the end-of-day replay; JS, Runs and Replayer are
+	// filled in. Its At and Location also give the API's next_replay_at.
+	// Optional.
+	Scheduler scheduler.Config
 	// Client configures the HTTP client of the senders and of the API's test
 	// sends; Egress and MaxConnsPerHost are filled in. Optional.
 	Client sender.ClientConfig
@@ -65,6 +70,11 @@ type Pipeline struct {
 	Router   *router.Router
 	Sender   *sender.Sender
 	API      *api.Server
+	// Scheduler runs the end-of-day replay (with the Scheduler role).
+	Scheduler *scheduler.Scheduler
+	// Replayer lists and replays dead letters (with the API or the
+	// Scheduler role); the API and the scheduler share it.
+	Replayer *scheduler.Replayer
 
 	runners []service.Named
 }
@@ -116,9 +126,31 @@ func New(cfg Config) (*Pipeline, error) {
 		}
 		p.runners = append(p.runners, service.Named{Name: "sender", Runner: p.afterReady(p.Sender)})
 	}
+	if cfg.Roles.API || cfg.Roles.Scheduler {
+		if p.Replayer, err = scheduler.NewReplayer(scheduler.ReplayerConfig{
+			JS: b.JS, Webhooks: p.Index, Clock: cfg.Scheduler.Clock, Logger: cmpLogger(cfg.Scheduler.Logger, logger),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Roles.Scheduler {
+		sc := cfg.Scheduler
+		sc.JS, sc.Runs, sc.Replayer = b.JS, b.Scheduler, p.Replayer
+		sc.Logger = cmpLogger(sc.Logger, logger)
+		if p.Scheduler, err = scheduler.New(sc); err != nil {
+			return nil, err
+		}
+		p.runners = append(p.runners, service.Named{Name: "scheduler", Runner: p.afterReady(p.Scheduler)})
+	}
 	if cfg.Roles.API {
 		ac := cfg.API
 		ac.Broker, ac.Store, ac.Producer, ac.Client, ac.Index = b, p.Store, p.Producer, client, p.Index
+		ac.Replayer = p.Replayer
+		if ac.NextReplay == nil {
+			if ac.NextReplay, err = nextReplay(cfg.Scheduler); err != nil {
+				return nil, err
+			}
+		}
 		if ac.CheckURL == nil {
 			ac.CheckURL = cfg.Egress.CheckURL
 		}
@@ -164,6 +196,19 @@ func (p *Pipeline) afterReady(r service.Runner) service.Runner {
 		}
 		return r.Run(ctx)
 	})
+}
+
+// nextReplay is the end-of-day schedule of sc, for the API.
+func nextReplay(sc scheduler.Config) (func(time.Time) time.Time, error) {
+	at, err := scheduler.ParseTimeOfDay(cmp.Or(sc.At, scheduler.DefaultAt))
+	if err != nil {
+		return nil, err
+	}
+	loc := sc.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return func(now time.Time) time.Time { return scheduler.NextRun(now, at, loc) }, nil
 }
 
 func cmpLogger(a, b *slog.Logger) *slog.Logger {
