@@ -20,6 +20,8 @@ import (
 	"github.com/hookstream/hookstream/internal/brokertest"
 	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/pipeline"
+	"github.com/hookstream/hookstream/scheduler"
+	"github.com/hookstream/hookstream/scheduler/schedulertest"
 	"github.com/hookstream/hookstream/sender"
 )
 
@@ -51,7 +53,15 @@ type options struct {
 	disableAfter time.Duration
 	// tune, when set, adjusts the pipeline's configuration last.
 	tune func(*pipeline.Config)
+	// replayClock drives the end-of-day scheduler (23:59 UTC). Optional;
+	// default a clock stopped at replayEpoch, so that no run falls due
+	// while a test runs.
+	replayClock *schedulertest.Clock
 }
+
+// replayEpoch is the time of the scheduler's default clock: its catch-up
+// run at start is the one of the day before, once per store.
+var replayEpoch = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // clock is real time plus an offset a test can move forward.
 type clock struct{ offset atomic.Int64 }
@@ -76,6 +86,10 @@ func start(t *testing.T, opts options) *env {
 		Client: sender.ClientConfig{Timeout: 2 * time.Second},
 		Egress: egress.Policy{AllowLoopback: true},
 	}
+	if opts.replayClock == nil {
+		opts.replayClock = schedulertest.NewClock(replayEpoch)
+	}
+	cfg.Scheduler = scheduler.Config{At: "23:59", Location: time.UTC, Clock: opts.replayClock}
 	if opts.clock != nil {
 		cfg.API.Now, cfg.Sender.Now = opts.clock.now, opts.clock.now
 	}
