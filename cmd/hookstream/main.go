@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // --replay-tz works on images without a zoneinfo database
 
 	"github.com/hookstream/hookstream/internal/cli"
 )

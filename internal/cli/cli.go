@@ -21,9 +21,12 @@ Usage:
   hookstream <command> [flags]
 
 Commands:
-  dev       run everything in one process on an embedded JetStream (API, router, sender)
-  publish   publish one event (JSON from --data, --file or stdin)
-  version   print the version
+  dev          run everything in one process on an embedded JetStream (API, router, sender, scheduler)
+  scheduler    run the end-of-day replay of dead letters against external NATS
+  publish      publish one event (JSON from --data, --file or stdin)
+  deadletters  list a tenant's dead letters, newest first
+  replay       replay a tenant's dead letters now
+  version      print the version
 
 Run 'hookstream <command> --help' for a command's flags.`
 
@@ -46,6 +49,12 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		err = runDev(ctx, rest, stdio)
 	case "publish":
 		err = runPublish(ctx, rest, stdio)
+	case "scheduler":
+		err = runScheduler(ctx, rest, stdio)
+	case "deadletters":
+		err = runDeadletters(ctx, rest, stdio)
+	case "replay":
+		err = runReplay(ctx, rest, stdio)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdio.Stdout, "hookstream", Version)
 	case "help", "--help", "-h":
@@ -54,11 +63,15 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Stderr, "hookstream: unknown command %q\n\n%s\n", cmd, usage)
 		return 2
 	}
+	var bad *usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &bad):
+		fmt.Fprintf(stdio.Stderr, "hookstream %s: %s (see --help)\n", args[0], bad.msg)
+		return 2
 	case errors.Is(err, errUsage):
 		return 2
 	default:
@@ -69,6 +82,15 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 
 // errUsage marks an error already explained by the flag package.
 var errUsage = errors.New("usage")
+
+// usageError is a bad command line that Main explains, exiting with 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return "usage: " + e.msg }
+
+func badUsage(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level

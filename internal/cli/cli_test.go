@@ -20,6 +20,7 @@ import (
 // devRun is a running `hookstream dev`.
 type devRun struct {
 	api, nats, token string
+	replay           string // the banner's Replay line
 	cancel           context.CancelFunc
 	exit             chan int
 }
@@ -38,7 +39,7 @@ func startDev(t *testing.T, dir string, extra ...string) *devRun {
 	}()
 	banner := map[string]*regexp.Regexp{
 		"api": regexp.MustCompile(`API:\s+(http://\S+)`), "nats": regexp.MustCompile(`NATS:\s+(\S+)`),
-		"token": regexp.MustCompile(`Token:\s+(\S+)`),
+		"token": regexp.MustCompile(`Token:\s+(\S+)`), "replay": regexp.MustCompile(`Replay:\s+(.+)`),
 	}
 	found := map[string]string{}
 	sc := bufio.NewScanner(pr)
@@ -49,9 +50,9 @@ func startDev(t *testing.T, dir string, extra ...string) *devRun {
 			}
 		}
 	}
-	require.Len(t, found, 3, "banner printed")
+	require.Len(t, found, len(banner), "banner printed")
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	d.api, d.nats, d.token = found["api"], found["nats"], found["token"]
+	d.api, d.nats, d.token, d.replay = found["api"], found["nats"], found["token"], found["replay"]
 	t.Cleanup(d.stop)
 	return d
 }
@@ -100,6 +101,7 @@ func TestDevWalkThrough(t *testing.T) {
 	defer receiver.Close()
 
 	d := startDev(t, dir)
+	require.Regexp(t, `^daily at 23:59 UTC \(next \S+T23:59:00Z\), dead letters kept 168h$`, d.replay)
 	var wh struct{ ID, Secret string }
 	code := d.call(t, http.MethodPost, "/v1/webhooks", `{"name":"my app","url":"`+receiver.URL+`/hooks","events":["sync.*"]}`, &wh)
 	require.Equal(t, http.StatusCreated, code)
@@ -157,4 +159,33 @@ func TestUsageErrors(t *testing.T) {
 	require.Equal(t, 2, cli.Main(context.Background(), []string{"dev", "--no-such-flag"}, io))
 	require.Equal(t, 0, cli.Main(context.Background(), []string{"dev", "--help"}, io))
 	require.Contains(t, stderr.String(), "HOOKSTREAM_RETRY_SCHEDULE", "--help names the environment variables")
+	for _, env := range []string{"HOOKSTREAM_REPLAY_AT", "HOOKSTREAM_REPLAY_TZ", "HOOKSTREAM_DEAD_LETTER_RETENTION"} {
+		require.Contains(t, stderr.String(), env)
+	}
+	for cmd, env := range map[string]string{
+		"scheduler": "HOOKSTREAM_REPLAY_TZ", "deadletters": "HOOKSTREAM_WEBHOOK", "replay": "HOOKSTREAM_TENANT",
+	} {
+		stderr.Reset()
+		require.Equal(t, 0, cli.Main(context.Background(), []string{cmd, "--help"}, io), cmd)
+		require.Contains(t, stderr.String(), env, cmd)
+	}
+
+	// Bad values are explained, not just refused.
+	stderr.Reset()
+	require.Equal(t, 2, cli.Main(context.Background(), []string{"dev", "--replay-tz", "Nowhere/Town"}, io))
+	require.Contains(t, stderr.String(), "--replay-tz \"Nowhere/Town\"")
+	stderr.Reset()
+	require.Equal(t, 2, cli.Main(context.Background(), []string{"dev", "stray"}, io))
+	require.Contains(t, stderr.String(), `unexpected argument "stray"`)
+	stderr.Reset()
+	require.Equal(t, 2, cli.Main(context.Background(), []string{"publish", "--nats", "nats://127.0.0.1:1"}, io))
+	require.Contains(t, stderr.String(), "give --type")
+}
+
+// TestDevReplaySchedule: the dev banner says when dead letters are
+// replayed, in the zone asked for.
+func TestDevReplaySchedule(t *testing.T) {
+	t.Parallel()
+	d := startDev(t, t.TempDir(), "--replay-at", "06:15", "--replay-tz", "Europe/Berlin", "--dead-letter-retention", "48h")
+	require.Regexp(t, `^daily at 06:15 Europe/Berlin \(next \S+T06:15:00\+0[12]:00\), dead letters kept 48h$`, d.replay)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,9 +21,11 @@ import (
 const devUsage = `Usage: hookstream dev [flags]
 
 Runs the whole pipeline in one process on an embedded JetStream server:
-the REST API, the router and the sender pool. Data is kept under --data, so
-pending deliveries survive a restart. Ctrl-C stops fetching, lets in-flight
-deliveries finish (bounded by --timeout) and leaves the rest for redelivery.`
+the REST API, the router, the sender pool and the scheduler that replays
+dead letters at the end of each day (--replay-at in --replay-tz). Data is
+kept under --data, so pending deliveries survive a restart. Ctrl-C stops
+fetching, lets in-flight deliveries finish (bounded by --timeout) and leaves
+the rest for redelivery.`
 
 type devConfig struct {
 	data, natsListen, httpAddr, token, adminToken string
@@ -33,6 +34,7 @@ type devConfig struct {
 	retrySchedule                                 string
 	logFormat, logLevel                           string
 	egressAllow                                   string
+	replay                                        replayFlags
 }
 
 func runDev(ctx context.Context, args []string, stdio IO) error {
@@ -46,14 +48,12 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	f.integer(&c.workers, "workers", "HOOKSTREAM_WORKERS", 64, "concurrent deliveries")
 	f.duration(&c.timeout, "timeout", "HOOKSTREAM_TIMEOUT", 15*time.Second, "timeout of one delivery attempt")
 	f.str(&c.retrySchedule, "retry-schedule", "HOOKSTREAM_RETRY_SCHEDULE", "5s,30s,2m,10m", "waits before each retry, comma-separated")
+	c.replay.register(f)
 	f.str(&c.egressAllow, "egress-allow", "HOOKSTREAM_EGRESS_ALLOW", "", "CIDR ranges webhooks may target although not public, comma-separated (loopback is always allowed in dev)")
 	f.str(&c.logFormat, "log-format", "HOOKSTREAM_LOG_FORMAT", "text", "log format: text or json")
 	f.str(&c.logLevel, "log-level", "HOOKSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	if err := f.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	logger, err := newLogger(stdio.Stderr, c.logFormat, c.logLevel)
 	if err != nil {
@@ -66,6 +66,10 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	schedule, err := parseSchedule(c.retrySchedule)
 	if err != nil {
 		return err
+	}
+	replay, err := c.replay.config()
+	if err != nil {
+		return badUsage("%v", err)
 	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -83,7 +87,8 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	}()
-	b, err := broker.Open(ctx, broker.Config{Server: srv, Name: "hookstream-dev", Logger: logger})
+	b, err := broker.Open(ctx, broker.Config{Server: srv, Name: "hookstream-dev", Logger: logger,
+		Topology: broker.Topology{DeadLetterRetention: c.replay.retention}})
 	if err != nil {
 		return err
 	}
@@ -91,12 +96,13 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 
 	sender.Version = Version
 	p, err := pipeline.New(pipeline.Config{
-		Broker: b,
-		Logger: logger,
-		API:    api.Config{Addr: c.httpAddr, AdminToken: c.adminToken},
-		Sender: sender.Config{Workers: c.workers, RetrySchedule: schedule},
-		Client: sender.ClientConfig{Timeout: c.timeout},
-		Egress: egress.Policy{AllowLoopback: true, Allow: allow},
+		Broker:    b,
+		Logger:    logger,
+		API:       api.Config{Addr: c.httpAddr, AdminToken: c.adminToken},
+		Sender:    sender.Config{Workers: c.workers, RetrySchedule: schedule},
+		Scheduler: replay,
+		Client:    sender.ClientConfig{Timeout: c.timeout},
+		Egress:    egress.Policy{AllowLoopback: true, Allow: allow},
 	})
 	if err != nil {
 		return err
@@ -119,10 +125,11 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
   NATS:   %s
   Token:  %s
   Data:   %s
+  Replay: %s
 Try:
   curl -s -H "Authorization: Bearer %s" http://%s/v1/webhooks
 Press Ctrl-C to stop.
-`, Version, apiAddr, natsURL, token, c.data, token, apiAddr)
+`, Version, apiAddr, natsURL, token, c.data, c.replay.describe(p.Scheduler.Next()), token, apiAddr)
 	err = <-runErr
 	logger.Info("stopped")
 	return err

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -60,15 +62,31 @@ func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, 
 	f.DurationVar(p, name, def, envHelp(env, usage))
 }
 
+func (f *flags) boolean(p *bool, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s: %q is not true or false", env, v))
+		}
+		def = b
+	}
+	f.BoolVar(p, name, def, envHelp(env, usage))
+}
+
+// parse parses args. Its errors are flag.ErrHelp, errUsage (the flag
+// package has printed why) or a *usageError for Main to print.
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if len(f.errs) > 0 {
-		return f.errs[0]
+		return badUsage("%v", f.errs[0])
 	}
 	if f.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", f.Arg(0))
+		return badUsage("unexpected argument %q", f.Arg(0))
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -40,10 +39,7 @@ func runPublish(ctx context.Context, args []string, stdio IO) error {
 	f.str(&id, "id", "", "", "event id (generated when empty; a repeated id is a duplicate)")
 	f.duration(&timeout, "timeout", "", 10*time.Second, "give up after this long")
 	if err := f.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 
 	var ev schemas.Event
@@ -72,7 +68,7 @@ func runPublish(ctx context.Context, args []string, stdio IO) error {
 			ev.Data = json.RawMessage(data)
 		}
 	default:
-		return fmt.Errorf("%w: give --type (with --org and --data) or --file", errUsage)
+		return badUsage("give --type (with --org and --data) or --file")
 	}
 	if id != "" {
 		ev.ID = id
