@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/cli"
 )
 
@@ -187,5 +188,23 @@ func TestUsageErrors(t *testing.T) {
 func TestDevReplaySchedule(t *testing.T) {
 	t.Parallel()
 	d := startDev(t, t.TempDir(), "--replay-at", "06:15", "--replay-tz", "Europe/Berlin", "--dead-letter-retention", "48h")
-	require.Regexp(t, `^daily at 06:15 Europe/Berlin \(next \S+T06:15:00\+0[12]:00\), dead letters kept 48h$`, d.replay)
+	m := regexp.MustCompile(`^daily at 06:15 Europe/Berlin \(next (\S+)\), dead letters kept 48h$`).FindStringSubmatch(d.replay)
+	require.NotNil(t, m, d.replay)
+	next, err := time.Parse(time.RFC3339, m[1])
+	require.NoError(t, err)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	require.Equal(t, "06:15", next.In(berlin).Format("15:04"))
+
+	// The scheduler runs: on start it made the latest run that was due.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	b, err := broker.Open(ctx, broker.Config{URLs: d.nats, Topology: broker.Topology{DeadLetterRetention: 48 * time.Hour}})
+	require.NoError(t, err)
+	defer b.Close()
+	key := "run." + next.In(berlin).AddDate(0, 0, -1).Format("2006-01-02")
+	require.Eventually(t, func() bool {
+		e, err := b.Scheduler.Get(ctx, key)
+		return err == nil && strings.Contains(string(e.Value()), `"done":true`)
+	}, 15*time.Second, 10*time.Millisecond, key)
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/scheduler/schedulertest"
-	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/schemas"
+	"github.com/hookstream/hookstream/sender"
 )
 
 // deadLetters waits until n dead letters wait for the webhook and returns
