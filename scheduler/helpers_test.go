@@ -55,7 +55,7 @@ type bundle struct {
 	events   int
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	tb := &bundle{b: brokertest.New(t), hooks: &webhooks{m: map[string]*schemas.Webhook{}}, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	r, err := scheduler.NewReplayer(scheduler.ReplayerConfig{JS: tb.b.JS, Webhooks: tb.hooks, Logger: tb.logger})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/schemas"
 )
@@ -301,4 +302,52 @@ func TestList(t *testing.T) {
 	require.ErrorIs(t, err, scheduler.ErrBadFilter, "no tenant")
 	_, err = tb.replayer.List(ctx, scheduler.Query{TenantID: "acme", WebhookID: ">", Limit: 1})
 	require.ErrorIs(t, err, scheduler.ErrBadFilter)
+}
+
+// BenchmarkReplay measures how fast a replay moves dead letters back to
+// DELIVERIES (publish, then delete, one at a time) on an embedded server.
+func BenchmarkReplay(b *testing.B) {
+	const letters = 2000
+	tb := setup(b)
+	tb.hooks.put("acme", "wh_a", "")
+	ctx := context.Background()
+	var elapsed time.Duration
+	rounds := 0
+	for b.Loop() {
+		rounds++
+		b.StopTimer()
+		for i := range letters {
+			eventID := fmt.Sprintf("evt_%d_%d", rounds, i)
+			dl := schemas.DeadLetter{At: day, Reason: "gave up", Delivery: schemas.Delivery{
+				ID: schemas.DeliveryID(eventID, "wh_a"), EventID: eventID, TenantID: "acme", WebhookID: "wh_a",
+				Payload: make([]byte, 1024),
+			}}
+			msg, err := broker.DeadLetterMsg(&dl, dl.Delivery.ID+":dl")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tb.b.JS.PublishMsgAsync(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		<-tb.b.JS.PublishAsyncComplete()
+		b.StartTimer()
+		start := time.Now()
+		res, err := tb.replayer.Replay(ctx, scheduler.Filter{TenantID: "acme"})
+		elapsed += time.Since(start)
+		if err != nil || res.Replayed != letters {
+			b.Fatalf("replayed %d: %v", res.Replayed, err)
+		}
+		b.StopTimer()
+		// Empty the work queue for the next round.
+		s, err := tb.b.JS.Stream(ctx, broker.StreamDeliveries)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Purge(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(letters*rounds)/elapsed.Seconds(), "dead_letters/s")
 }
