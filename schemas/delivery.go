@@ -27,6 +27,9 @@ type Delivery struct {
 	Attempts int `json:"attempts,omitempty" msgpack:"attempts,omitempty"`
 	// NotBefore is the earliest time of the next attempt (a retry's delay).
 	NotBefore time.Time `json:"not_before,omitzero" msgpack:"not_before,omitempty"`
+	// WaitingSince is when a sender first sent the delivery back unattempted
+	// (its receiver busy or broken); an attempt clears it.
+	WaitingSince time.Time `json:"waiting_since,omitzero" msgpack:"waiting_since,omitempty"`
 	// History summarises the attempts of this round, oldest first.
 	History []AttemptSummary `json:"history,omitempty" msgpack:"history,omitempty"`
 	Payload []byte           `json:"-" msgpack:"payload"`

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -31,7 +32,9 @@ type ClientConfig struct {
 	// ResponseExcerpt is how many bytes of a response body are kept.
 	// Optional; default 1024.
 	ResponseExcerpt int
-	// MaxConnsPerHost sizes the keep-alive pool. Optional; default 64.
+	// MaxConnsPerHost sizes the keep-alive pool per receiver host: as many
+	// as the attempts that may be in flight to one host, so connections are
+	// reused rather than redialed. Optional; default DefaultWorkers.
 	MaxConnsPerHost int
 	// Egress refuses destinations by address at connect time. Optional; the
 	// zero policy refuses loopback, private and link-local addresses.
@@ -66,7 +69,7 @@ func NewClient(cfg ClientConfig) *Client {
 		c.excerpt = 1024
 	}
 	if c.http == nil {
-		c.http = NewHTTPClient(max(cfg.MaxConnsPerHost, 64), cfg.Egress)
+		c.http = NewHTTPClient(cmp.Or(cfg.MaxConnsPerHost, DefaultWorkers), cfg.Egress)
 	}
 	c.bufs.New = func() any { return &scratch{} }
 	return c

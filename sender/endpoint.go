@@ -52,7 +52,26 @@ type endpoint struct {
 	failures  int // consecutive
 	cooldown  time.Duration
 	openUntil time.Time
-	openSince time.Time // when the circuit first opened since the last success
+	latency   time.Duration // moving average of its attempts' latency
+}
+
+// queueWait bounds how long a delivery may wait in an endpoint's queue (it
+// holds a consumer slot meanwhile, and must be attempted well within the
+// consumer's AckWait).
+const queueWait = 20 * time.Second
+
+// maxQueue bounds an endpoint's queue whatever its speed.
+const maxQueue = 4096
+
+// queueLimit is how many deliveries may wait for the endpoint: as many as it
+// serves, at its observed latency and cap, within queueWait; 4×cap until its
+// latency is known.
+func (e *endpoint) queueLimit(cap int) int {
+	if e.latency <= 0 {
+		return 4 * cap
+	}
+	n := int(int64(cap) * int64(queueWait) / int64(e.latency))
+	return max(2*cap, min(n, maxQueue))
 }
 
 // admission is what to do with a delivery that arrives for an endpoint.
@@ -64,8 +83,8 @@ const (
 	admitLater                  // the endpoint is busy or broken: come back at the time given
 )
 
-// admit decides for a delivery arriving at now. cap is the concurrency cap,
-// queueMax the queue's bound.
+// admit decides for a delivery arriving at now. cap is the concurrency cap;
+// queueMax, when not zero, bounds the queue instead of queueLimit (tests).
 func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -85,6 +104,9 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 		e.inflight++
 		return admitNow, time.Time{}
 	}
+	if queueMax == 0 {
+		queueMax = e.queueLimit(cap)
+	}
 	if len(e.queue) < queueMax {
 		e.queue = append(e.queue, j)
 		return admitQueue, time.Time{}
@@ -95,13 +117,18 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 // done records an attempt's outcome and returns the next queued delivery
 // to attempt (holding the slot just freed), if the circuit lets it, and
 // the deliveries to send back for later when the circuit has just opened.
-func (e *endpoint) done(failed bool, now time.Time, cfg BreakerConfig) (next *job, later []*job, at time.Time) {
+func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cfg BreakerConfig) (next *job, later []*job, at time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.inflight--
+	if e.latency == 0 {
+		e.latency = latency
+	} else {
+		e.latency += (latency - e.latency) / 8
+	}
 	switch {
 	case !failed:
-		e.state, e.failures, e.cooldown, e.openSince = closed, 0, 0, time.Time{}
+		e.state, e.failures, e.cooldown = closed, 0, 0
 	case e.state == halfOpen:
 		e.cooldown = min(e.cooldown*2, cfg.MaxCooldown)
 		e.trip(now)
@@ -126,9 +153,6 @@ func (e *endpoint) done(failed bool, now time.Time, cfg BreakerConfig) (next *jo
 }
 
 func (e *endpoint) trip(now time.Time) {
-	if e.openSince.IsZero() {
-		e.openSince = now
-	}
 	e.state = open
 	e.openUntil = now.Add(e.cooldown)
 }
@@ -138,17 +162,6 @@ func (e *endpoint) release() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.inflight--
-}
-
-// brokenSince is when the circuit first opened since the last success, or
-// zero when it is closed.
-func (e *endpoint) brokenSince() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.state == closed {
-		return time.Time{}
-	}
-	return e.openSince
 }
 
 // retryAt spreads deliveries sent back while the circuit is open over the

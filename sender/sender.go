@@ -37,6 +37,9 @@ var DefaultRetrySchedule = []time.Duration{
 	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
 }
 
+// DefaultWorkers is how many attempts a sender makes at once by default.
+const DefaultWorkers = 256
+
 // Version is sent in the User-Agent header.
 var Version = "dev"
 
@@ -60,9 +63,9 @@ type Config struct {
 	MaxPerEndpoint int
 	// Breaker tunes the per-webhook circuit breaker. Optional.
 	Breaker BreakerConfig
-	// MaxBroken is how long a receiver's circuit may stay open before the
-	// deliveries waiting for it are dead-lettered. Optional; default the
-	// retry schedule's total.
+	// MaxBroken is how long a delivery may keep being sent back unattempted
+	// (its receiver busy, or its circuit open) before it is dead-lettered.
+	// Optional; default the retry schedule's total.
 	MaxBroken time.Duration
 	// Client makes the HTTP attempts; its Timeout must stay below the
 	// consumer's AckWait. Optional; default NewClient(ClientConfig{}) sized
@@ -122,7 +125,6 @@ type Sender struct {
 	store         WebhookUpdater
 	health        *health
 	perEndpoint   int
-	queueMax      int
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
@@ -153,14 +155,13 @@ func New(cfg Config) (*Sender, error) {
 		return nil, errors.New("sender: DisableAfter needs Config.Health and Config.Store")
 	}
 	if s.workers <= 0 {
-		s.workers = 256
+		s.workers = DefaultWorkers
 	}
 	s.perEndpoint = cfg.MaxPerEndpoint
 	if s.perEndpoint <= 0 {
 		s.perEndpoint = 32
 	}
 	s.perEndpoint = max(1, min(s.perEndpoint, s.workers/2))
-	s.queueMax = 2 * s.perEndpoint
 	s.breaker = cfg.Breaker.withDefaults()
 	if s.schedule == nil {
 		s.schedule = DefaultRetrySchedule
@@ -360,7 +361,7 @@ func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 	}
 	j.wh = wh
 	j.ep = s.eps.get(d.TenantID + "." + d.WebhookID)
-	switch adm, at := j.ep.admit(j, now, s.perEndpoint, s.queueMax); adm {
+	switch adm, at := j.ep.admit(j, now, s.perEndpoint, 0); adm {
 	case admitNow:
 		work <- j // waits for a free worker: back-pressure on the pull
 	case admitQueue:
@@ -381,8 +382,8 @@ func (s *Sender) work(j *job) {
 			s.freeJob(j)
 			return
 		}
-		failed := s.attempt(j)
-		next, later, at := j.ep.done(failed, s.now(), s.breaker)
+		failed, latency := s.attempt(j)
+		next, later, at := j.ep.done(failed, latency, s.now(), s.breaker)
 		if len(later) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 			for _, l := range later {
@@ -397,8 +398,9 @@ func (s *Sender) work(j *job) {
 }
 
 // attempt makes one attempt of j and acts on its outcome. It reports
-// whether the outcome counts against the endpoint's circuit.
-func (s *Sender) attempt(j *job) (failed bool) {
+// whether the outcome counts against the endpoint's circuit, and the
+// attempt's latency.
+func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 	msg, md, d, wh := j.msg, j.md, &j.d, j.wh
 	// Each retry is a new message carrying the attempts made before it. A
 	// redelivery of this message (a sender stopped or crashed mid-attempt,
@@ -437,7 +439,7 @@ func (s *Sender) attempt(j *job) (failed bool) {
 		s.delivered.Add(1)
 		_ = msg.Ack()
 		s.health.succeeded(ctx, d.TenantID, d.WebhookID)
-		return false
+		return false, res.Latency
 	}
 	dl := &schemas.DeadLetter{Delivery: *d, Attempts: attempt, LastStatus: res.StatusCode, LastError: res.Error}
 	switch verdict {
@@ -445,7 +447,7 @@ func (s *Sender) attempt(j *job) (failed bool) {
 		dl.Reason = "the receiver answered 410 Gone: webhook disabled"
 		s.disable(ctx, wh, "the receiver answered 410 Gone", time.Time{})
 		s.deadLetter(ctx, msg, md, dl)
-		return false
+		return false, res.Latency
 	case clientError:
 		dl.Reason = fmt.Sprintf("%s: the webhook dead-letters client errors without retrying", res.Describe())
 		s.deadLetter(ctx, msg, md, dl)
@@ -458,24 +460,29 @@ func (s *Sender) attempt(j *job) (failed bool) {
 	if since, disable := s.health.failed(ctx, d.TenantID, d.WebhookID, at); disable {
 		s.disable(ctx, wh, fmt.Sprintf("every attempt failed for %s", s.health.after), since)
 	}
-	return breakerFailure(&res)
+	return breakerFailure(&res), res.Latency
 }
 
 // sendBack returns a delivery that was not attempted (its endpoint was busy
 // or broken) to the stream, due at at, without counting an attempt, and
-// acknowledges this message. A delivery whose receiver has been broken for
-// longer than MaxBroken is dead-lettered instead.
+// acknowledges this message. A delivery that has waited so, unattempted,
+// for longer than MaxBroken is dead-lettered instead.
 func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 	d := &j.d
-	if since := j.ep.brokenSince(); !since.IsZero() && s.now().Sub(since) > s.maxBroken {
+	now := s.now()
+	if !d.WaitingSince.IsZero() && now.Sub(d.WaitingSince) > s.maxBroken {
 		s.deadLetter(ctx, j.msg, j.md, &schemas.DeadLetter{
 			Delivery: *d, Attempts: d.Attempts,
-			Reason: fmt.Sprintf("the receiver has been unavailable (circuit open) since %s", since.UTC().Format(time.RFC3339)),
+			Reason: fmt.Sprintf("not attempted since %s: the receiver stayed busy or unavailable (circuit open)",
+				d.WaitingSince.UTC().Format(time.RFC3339)),
 		})
 		return
 	}
 	next := *d
 	next.NotBefore = at.UTC()
+	if next.WaitingSince.IsZero() {
+		next.WaitingSince = now.UTC()
+	}
 	if err := s.enqueue(ctx, &next, d.ID+":b:"+strconv.FormatUint(j.md.Sequence.Stream, 10)); err != nil {
 		s.logger.Warn("delivery not sent back; redelivering", "delivery_id", d.ID, "err", err)
 		_ = j.msg.NakWithDelay(time.Second)
@@ -557,6 +564,7 @@ func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.Msg
 	next := *d
 	next.Attempts = attempt
 	next.NotBefore = s.now().Add(delay).UTC()
+	next.WaitingSince = time.Time{} // it was attempted
 	msgID := d.ID + ":a" + strconv.Itoa(attempt) + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
 	if err := s.enqueue(ctx, &next, msgID); err != nil {
 		s.logger.WarnContext(ctx, "retry not stored; redelivering", "delivery_id", d.ID, "err", err)

@@ -47,6 +47,9 @@ func (ix *Index) Ready() <-chan struct{} { return ix.ready }
 func (ix *Index) Run(ctx context.Context) error {
 	w, err := ix.kv.WatchAll(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("subscription: watch: %w", err)
 	}
 	defer func() { _ = w.Stop() }()

@@ -72,6 +72,9 @@ func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 func (w *Watcher) Run(ctx context.Context) error {
 	kw, err := w.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("catalog: watch: %w", err)
 	}
 	defer func() { _ = kw.Stop() }()

@@ -26,6 +26,7 @@ Commands:
   publish      publish one event (JSON from --data, --file or stdin)
   deadletters  list a tenant's dead letters, newest first
   replay       replay a tenant's dead letters now
+  bench        measure deliveries/s, CPU per delivery, latency and memory on this machine
   version      print the version
 
 Run 'hookstream <command> --help' for a command's flags.`
@@ -55,6 +56,8 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		err = runDeadletters(ctx, rest, stdio)
 	case "replay":
 		err = runReplay(ctx, rest, stdio)
+	case "bench":
+		err = runBench(ctx, rest, stdio)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdio.Stdout, "hookstream", Version)
 	case "help", "--help", "-h":

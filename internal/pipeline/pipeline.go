@@ -99,7 +99,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	cc := cfg.Client
 	cc.Egress = cfg.Egress
-	cc.MaxConnsPerHost = cmp.Or(cc.MaxConnsPerHost, cfg.Sender.Workers)
+	cc.MaxConnsPerHost = cmp.Or(cc.MaxConnsPerHost, cfg.Sender.Workers, sender.DefaultWorkers)
 	client := sender.NewClient(cc)
 	var err error
 	if p.Producer, err = producer.New(producer.Config{JS: b.JS}); err != nil {

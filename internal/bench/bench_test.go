@@ -1,0 +1,46 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestScenariosSmoke runs every scenario at a small scale and checks the
+// counts: every healthy delivery arrived, verified. No timing is asserted.
+func TestScenariosSmoke(t *testing.T) {
+	t.Parallel()
+	for _, name := range Scenarios {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			const scale = 0.005
+			sh, err := shapeOf(name, scale)
+			require.NoError(t, err)
+			s, err := RunOne(context.Background(), name, Options{Scale: scale, Verify: true, Workers: 32, Dir: t.TempDir()})
+			require.NoError(t, err)
+			want := sh.events * max(sh.webhooks-sh.blackholes, 1)
+			if sh.rate > 0 {
+				want = int(sh.duration.Seconds() * float64(sh.rate))
+			}
+			require.Equal(t, want, s.Deliveries)
+			require.Positive(t, s.PerSec)
+			require.Positive(t, s.CPUMicros)
+		})
+	}
+}
+
+func TestEventNumber(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, 42, eventNumber(eventID(42)+":wh_bench_001"))
+	require.Equal(t, -1, eventNumber("evt_other:wh"))
+}
+
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	require.InDelta(t, 2.0, median([]float64{3, 1, 2}), 1e-9)
+	require.InDelta(t, 2.5, median([]float64{4, 1, 2, 3}), 1e-9)
+}

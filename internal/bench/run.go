@@ -1,0 +1,169 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+)
+
+// Config configures a benchmark: which scenarios, how many runs of each.
+type Config struct {
+	// Scenarios to run, in Scenarios' order. Optional; default all.
+	Scenarios []string
+	// Runs of each scenario; figures are the medians. Optional; default 3.
+	Runs int
+	// Options size each run.
+	Options Options
+	// Exe is the hookstream binary to run each run in (a child process, so
+	// its CPU time and peak RSS are its own). Required.
+	Exe string
+	// Progress, when set, gets a line per run.
+	Progress io.Writer
+}
+
+// Result is a scenario's medians, as `hookstream bench --json` prints them.
+type Result struct {
+	Scenario         string  `json:"scenario"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	CPUMicros        float64 `json:"cpu_us_per_delivery"`
+	P50              float64 `json:"p50_ms"`
+	P95              float64 `json:"p95_ms"`
+	P99              float64 `json:"p99_ms"`
+	Max              float64 `json:"max_ms"`
+	PeakRSSMiB       float64 `json:"peak_rss_mib"`
+	RatioToCeiling   float64 `json:"ratio_to_ceiling"`
+	Runs             int     `json:"runs"`
+	Deliveries       int     `json:"deliveries"`
+	Cores            int     `json:"cores"`
+	// Blackhole only: the healthy webhooks' rate and p99 (equal to the
+	// above, which count the healthy webhooks only).
+	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
+	HealthyP99    float64 `json:"healthy_p99_ms,omitempty"`
+}
+
+// Run runs every scenario Runs times, each in a child process, and returns
+// the medians; ratio_to_ceiling is filled when ceiling ran.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	if cfg.Runs <= 0 {
+		cfg.Runs = 3
+	}
+	names := cfg.Scenarios
+	if len(names) == 0 {
+		names = Scenarios
+	}
+	for _, n := range names {
+		if _, err := shapeOf(n, 1); err != nil {
+			return nil, err
+		}
+	}
+	var out []Result
+	for _, name := range Scenarios { // in the documented order
+		if !slices.Contains(names, name) {
+			continue
+		}
+		var samples []Sample
+		for i := range cfg.Runs {
+			s, err := runChild(ctx, cfg, name)
+			if err != nil {
+				return out, err
+			}
+			if cfg.Progress != nil {
+				fmt.Fprintf(cfg.Progress, "%s run %d/%d: %.0f deliveries/s, %.1f µs CPU each, p99 %.1f ms, peak RSS %.0f MiB\n",
+					name, i+1, cfg.Runs, s.PerSec, s.CPUMicros, s.LatencyMS.P99, s.PeakRSSMiB)
+			}
+			samples = append(samples, s)
+		}
+		out = append(out, medianOf(name, samples))
+	}
+	var ceiling float64
+	for _, r := range out {
+		if r.Scenario == "ceiling" {
+			ceiling = r.DeliveriesPerSec
+		}
+	}
+	for i := range out {
+		if ceiling > 0 {
+			out[i].RatioToCeiling = out[i].DeliveriesPerSec / ceiling
+		}
+	}
+	return out, nil
+}
+
+func runChild(ctx context.Context, cfg Config, name string) (Sample, error) {
+	args := []string{"bench", "--child", name, "--scale", strconv.FormatFloat(cfg.Options.Scale, 'g', -1, 64),
+		"--workers", strconv.Itoa(cfg.Options.Workers)}
+	if cfg.Options.Verify {
+		args = append(args, "--verify")
+	}
+	cmd := exec.CommandContext(ctx, cfg.Exe, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return Sample{}, fmt.Errorf("bench: %s: %w: %s", name, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	var s Sample
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		return Sample{}, fmt.Errorf("bench: %s: reading the run's result: %w", name, err)
+	}
+	return s, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianOf(name string, samples []Sample) Result {
+	pick := func(f func(Sample) float64) float64 {
+		xs := make([]float64, len(samples))
+		for i, s := range samples {
+			xs[i] = f(s)
+		}
+		return median(xs)
+	}
+	r := Result{
+		Scenario:         name,
+		DeliveriesPerSec: pick(func(s Sample) float64 { return s.PerSec }),
+		CPUMicros:        pick(func(s Sample) float64 { return s.CPUMicros }),
+		P50:              pick(func(s Sample) float64 { return s.LatencyMS.P50 }),
+		P95:              pick(func(s Sample) float64 { return s.LatencyMS.P95 }),
+		P99:              pick(func(s Sample) float64 { return s.LatencyMS.P99 }),
+		Max:              pick(func(s Sample) float64 { return s.LatencyMS.Max }),
+		PeakRSSMiB:       pick(func(s Sample) float64 { return s.PeakRSSMiB }),
+		Runs:             len(samples),
+		Deliveries:       samples[0].Deliveries,
+		Cores:            runtime.NumCPU(),
+	}
+	if name == "blackhole" {
+		r.HealthyPerSec, r.HealthyP99 = r.DeliveriesPerSec, r.P99
+	}
+	return r
+}
+
+// WriteTable prints results as a table.
+func WriteTable(w io.Writer, results []Result) error {
+	cores := runtime.NumCPU()
+	fmt.Fprintf(w, "hookstream bench: %d cores (GOMAXPROCS %d), %s/%s; medians of the runs\n\n", cores, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tdeliveries/s\tCPU µs/delivery\tCPU s/1k\tp50 ms\tp95 ms\tp99 ms\tpeak RSS MiB\t× ceiling\truns\t")
+	for _, r := range results {
+		ratio := "-"
+		if r.RatioToCeiling > 0 {
+			ratio = fmt.Sprintf("%.2f", r.RatioToCeiling)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.3f\t%.2f\t%.2f\t%.2f\t%.0f\t%s\t%d\t\n", r.Scenario, r.DeliveriesPerSec, r.CPUMicros,
+			r.CPUMicros/1000, r.P50, r.P95, r.P99, r.PeakRSSMiB, ratio, r.Runs)
+	}
+	return tw.Flush()
+}
