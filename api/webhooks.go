@@ -41,6 +41,9 @@ type createWebhookRequest struct {
 	Headers        map[string]string `json:"headers"`
 	// Enabled defaults to true.
 	Enabled *bool `json:"enabled"`
+	// DeadLetterClientErrors sends 4xx answers (but 408, 410, 425, 429)
+	// to the dead letters at once instead of retrying them.
+	DeadLetterClientErrors bool `json:"dead_letter_client_errors"`
 }
 
 // webhookResponse is a webhook as the API shows it: never its secrets or
@@ -160,6 +163,8 @@ func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tena
 		Enabled:        req.Enabled == nil || *req.Enabled,
 		CreatedAt:      now,
 		UpdatedAt:      now,
+
+		DeadLetterClientErrors: req.DeadLetterClientErrors,
 	}, secret, nil
 }
 
@@ -215,6 +220,8 @@ type patchWebhookRequest struct {
 	IncludePayload *bool              `json:"include_payload"`
 	Headers        *map[string]string `json:"headers"`
 	Enabled        *bool              `json:"enabled"`
+
+	DeadLetterClientErrors *bool `json:"dead_letter_client_errors"`
 }
 
 // patchWebhook handles PATCH /v1/webhooks/{id}.
@@ -307,6 +314,9 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID s
 		if req.IncludePayload != nil {
 			c.IncludePayload = *req.IncludePayload
 		}
+		if req.DeadLetterClientErrors != nil {
+			c.DeadLetterClientErrors = *req.DeadLetterClientErrors
+		}
 		if req.Headers != nil || req.Signature != nil {
 			c.Headers = headers
 		}
@@ -387,8 +397,8 @@ func checkEvents(events []string) ([]string, error) {
 	for _, e := range events {
 		switch {
 		case e == schemas.Wildcard:
-		case strings.HasPrefix(e, schemas.ReservedFamily+"."):
-			return nil, invalid("events", "%q: %s.* events are sent by Hookstream itself and cannot be subscribed to", e, schemas.ReservedFamily)
+		case e == schemas.TypeWebhookPing || e == schemas.TypeWebhookTest:
+			return nil, invalid("events", "%q goes to each webhook on its own (on creation, and from the test button) and cannot be subscribed to", e)
 		case strings.HasSuffix(e, ".*"):
 			if fam := strings.TrimSuffix(e, ".*"); !slices.Contains(families, fam) {
 				return nil, invalid("events", "%q: unknown family; families are %s", e, strings.Join(subscribableFamilies(families), ", "))
@@ -411,9 +421,7 @@ func checkEvents(events []string) ([]string, error) {
 func subscribableFamilies(all []string) []string {
 	out := make([]string, 0, len(all))
 	for _, f := range all {
-		if f != schemas.ReservedFamily {
-			out = append(out, f+".*")
-		}
+		out = append(out, f+".*")
 	}
 	return out
 }

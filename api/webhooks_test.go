@@ -159,7 +159,7 @@ func TestCreateWebhookValidation(t *testing.T) {
 		{"empty events", with("events", []string{}), "events"},
 		{"unknown type", with("events", []string{"sync.exploded"}), "events"},
 		{"webhook.ping subscription", with("events", []string{"webhook.ping"}), "events"},
-		{"webhook family", with("events", []string{"webhook.*"}), "events"},
+		{"webhook.test subscription", with("events", []string{"webhook.test"}), "events"},
 		{"bad family", with("events", []string{"payrol.*"}), "events"},
 		{"type as family", with("events", []string{"sync.started.*"}), "events"},
 		{"empty org id", with("org_ids", []string{""}), "org_ids"},
@@ -263,4 +263,21 @@ func mustField(t *testing.T, raw []byte, field string) []byte {
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m[field]
+}
+
+func TestWebhookOperationalEventsAndClientErrorPolicy(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	w := tb.createWebhook(t, tokenA, map[string]any{"events": []string{"webhook.disabled"}, "dead_letter_client_errors": true})
+	require.Equal(t, []string{"webhook.disabled"}, w.Events, "tenants may hear about their webhooks being disabled")
+	stored, err := tb.store.Get(t.Context(), tenantA, w.ID)
+	require.NoError(t, err)
+	require.True(t, stored.DeadLetterClientErrors)
+	tb.createWebhook(t, tokenA, map[string]any{"events": []string{"webhook.*"}})
+
+	r := tb.do(t, http.MethodPatch, "/v1/webhooks/"+w.ID, tokenA, map[string]any{"dead_letter_client_errors": false})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	stored, err = tb.store.Get(t.Context(), tenantA, w.ID)
+	require.NoError(t, err)
+	require.False(t, stored.DeadLetterClientErrors)
 }

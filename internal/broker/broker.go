@@ -23,6 +23,10 @@ type Config struct {
 	Name string
 	// Topology configures streams and consumers. Optional.
 	Topology Topology
+	// CreateOnly creates what is missing of the topology but leaves what
+	// exists as it is: for tools (publish, replay) that must not reconfigure
+	// the streams the roles declared. Optional.
+	CreateOnly bool
 	// Logger receives connection events. Optional; default slog.Default().
 	Logger *slog.Logger
 }
@@ -79,7 +83,7 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 		nc.Close()
 		return nil, fmt.Errorf("broker: jetstream: %w", err)
 	}
-	if err := Ensure(ctx, js, cfg.Topology); err != nil {
+	if err := ensure(ctx, js, cfg.Topology, cfg.CreateOnly); err != nil {
 		nc.Close()
 		return nil, err
 	}

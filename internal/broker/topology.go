@@ -229,10 +229,24 @@ func (t Topology) Consumers() map[string]jetstream.ConsumerConfig {
 // Ensure creates or updates every stream, consumer and bucket of the topology.
 // It is idempotent and safe to run from every replica at start.
 func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	return ensure(ctx, js, t, false)
+}
+
+// ensure creates what is missing and, unless createOnly, updates what
+// exists to the topology.
+func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly bool) error {
 	t = t.withDefaults()
 	for _, sc := range t.Streams() {
 		if err := retryClusterSettling(ctx, func() error {
-			_, err := js.CreateOrUpdateStream(ctx, sc)
+			var err error
+			if createOnly {
+				_, err = js.CreateStream(ctx, sc)
+				if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+					err = nil
+				}
+			} else {
+				_, err = js.CreateOrUpdateStream(ctx, sc)
+			}
 			return err
 		}); err != nil {
 			return fmt.Errorf("broker: stream %s: %w", sc.Name, err)
@@ -240,7 +254,15 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	}
 	for stream, cc := range t.Consumers() {
 		if err := retryClusterSettling(ctx, func() error {
-			_, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+			var err error
+			if createOnly {
+				_, err = js.CreateConsumer(ctx, stream, cc)
+				if errors.Is(err, jetstream.ErrConsumerExists) {
+					err = nil
+				}
+			} else {
+				_, err = js.CreateOrUpdateConsumer(ctx, stream, cc)
+			}
 			return err
 		}); err != nil {
 			return fmt.Errorf("broker: consumer %s on %s: %w", cc.Durable, stream, err)
@@ -254,7 +276,15 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		{Bucket: BucketScheduler, Description: "replay runs: lease, progress, completion", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 	} {
 		if err := retryClusterSettling(ctx, func() error {
-			_, err := js.CreateOrUpdateKeyValue(ctx, kc)
+			var err error
+			if createOnly {
+				_, err = js.CreateKeyValue(ctx, kc)
+				if errors.Is(err, jetstream.ErrBucketExists) {
+					err = nil
+				}
+			} else {
+				_, err = js.CreateOrUpdateKeyValue(ctx, kc)
+			}
 			return err
 		}); err != nil {
 			return fmt.Errorf("broker: bucket %s: %w", kc.Bucket, err)

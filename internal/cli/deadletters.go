@@ -103,7 +103,7 @@ func parseWhen(name, s string, now time.Time) (time.Time, error) {
 // openReplayer connects to NATS and returns a Replayer that resolves
 // webhooks from the webhooks bucket.
 func openReplayer(ctx context.Context, natsURL, name string) (*scheduler.Replayer, func(), error) {
-	b, err := broker.Open(ctx, broker.Config{URLs: natsURL, Name: name})
+	b, err := broker.Open(ctx, broker.Config{URLs: natsURL, Name: name, CreateOnly: true})
 	if err != nil {
 		return nil, nil, err
 	}

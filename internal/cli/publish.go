@@ -82,7 +82,7 @@ func runPublish(ctx context.Context, args []string, stdio IO) error {
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	b, err := broker.Open(ctx, broker.Config{URLs: natsURL, Name: "hookstream-publish"})
+	b, err := broker.Open(ctx, broker.Config{URLs: natsURL, Name: "hookstream-publish", CreateOnly: true})
 	if err != nil {
 		return err
 	}
