@@ -60,6 +60,9 @@ type Config struct {
 	Index interface {
 		Sync(ctx context.Context) error
 	}
+	// Metrics, when set, is served at GET /metrics (Prometheus format).
+	// Optional.
+	Metrics http.Handler
 	// Client sends the test deliveries of POST /v1/webhooks/{id}/test, the
 	// same way senders do. Optional; default sender.NewClient with the
 	// default (strict) egress policy.
@@ -87,6 +90,7 @@ type Server struct {
 	now        func() time.Time
 	checkURL   func(context.Context, *url.URL) error
 	client     *sender.Client
+	metrics    http.Handler
 	index      interface {
 		Sync(ctx context.Context) error
 	}
@@ -126,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		checkURL:   cfg.CheckURL,
 		client:     cfg.Client,
 		index:      cfg.Index,
+		metrics:    cfg.Metrics,
 		replayer:   cfg.Replayer,
 		nextReplay: cfg.NextReplay,
 		tokens:     newTokenCache(tokenCacheSize, tokenCacheTTL),
@@ -262,6 +267,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/healthz", access: public, h: s.healthz},
 		{method: "GET", path: "/readyz", access: public, h: s.readyz},
 		{method: "GET", path: "/v1/openapi.json", access: public, h: s.openAPI},
+		{method: "GET", path: "/metrics", access: public, h: s.serveMetrics},
 		{method: "POST", path: "/v1/tenants", access: admin, h: s.createTenant},
 		{method: "GET", path: "/v1/event-types", access: tenant, t: s.listEventTypes},
 		{method: "POST", path: "/v1/event-types", access: admin, h: s.createEventType},
@@ -386,6 +392,15 @@ type statusResponse struct {
 // healthz says the process is alive; it does no I/O.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, statusResponse{Status: "ok"})
+	return nil
+}
+
+// serveMetrics serves the Prometheus metrics, when the server has them.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	if s.metrics == nil {
+		return &Error{Status: http.StatusNotFound, Code: codeNotFound, Message: "metrics are served on the ops address (--ops-addr)"}
+	}
+	s.metrics.ServeHTTP(w, r)
 	return nil
 }
 

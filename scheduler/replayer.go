@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,6 +76,21 @@ type Replayer struct {
 	webhooks Webhooks
 	clock    Clock
 	logger   *slog.Logger
+
+	replayed, kept, expired atomic.Uint64
+}
+
+// Stats are a Replayer's counters since start, over every replay it made
+// (end-of-day runs and on-demand).
+type Stats struct {
+	Replayed uint64 // dead letters re-enqueued
+	Kept     uint64 // dead letters left in place (webhook deleted or disabled), counted each time
+	Expired  uint64 // dead letters removed past the retention
+}
+
+// Stats returns the counters.
+func (r *Replayer) Stats() Stats {
+	return Stats{Replayed: r.replayed.Load(), Kept: r.kept.Load(), Expired: r.expired.Load()}
 }
 
 // NewReplayer returns a Replayer; it does no I/O.
@@ -228,10 +244,18 @@ func (r *Replayer) Replay(ctx context.Context, f Filter) (Result, error) {
 	return r.replay(ctx, f, progress{})
 }
 
+// count adds a replay's result to the counters.
+func (r *Replayer) count(res *Result) {
+	r.replayed.Add(uint64(res.Replayed))
+	r.kept.Add(uint64(res.Kept))
+	r.expired.Add(uint64(res.Expired))
+}
+
 func (r *Replayer) replay(ctx context.Context, f Filter, p progress) (res Result, err error) {
 	if err := f.check(); err != nil {
 		return res, err
 	}
+	defer func() { r.count(&res) }()
 	f.Origin = cmp.Or(f.Origin, "on-demand replay")
 	stream, err := r.js.Stream(ctx, broker.StreamDeadLetters)
 	if err != nil {

@@ -22,6 +22,9 @@ Usage:
 
 Commands:
   dev          run everything in one process on an embedded JetStream (API, router, sender, scheduler)
+  api          run the REST API against external NATS
+  router       run a router (events to deliveries) against external NATS
+  sender       run a sender (deliveries to receivers) against external NATS
   scheduler    run the end-of-day replay of dead letters against external NATS
   publish      publish one event (JSON from --data, --file or stdin)
   deadletters  list a tenant's dead letters, newest first
@@ -50,8 +53,8 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		err = runDev(ctx, rest, stdio)
 	case "publish":
 		err = runPublish(ctx, rest, stdio)
-	case "scheduler":
-		err = runScheduler(ctx, rest, stdio)
+	case "api", "router", "sender", "scheduler":
+		err = runRole(ctx, roleCommands[cmd], rest, stdio)
 	case "deadletters":
 		err = runDeadletters(ctx, rest, stdio)
 	case "replay":

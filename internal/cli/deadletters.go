@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -108,7 +109,7 @@ func openReplayer(ctx context.Context, natsURL, name string) (*scheduler.Replaye
 		return nil, nil, err
 	}
 	r, err := scheduler.NewReplayer(scheduler.ReplayerConfig{JS: b.JS, Webhooks: storeWebhooks{subscription.NewKVStore(b.Webhooks)},
-		Logger: discardLogger()})
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Close()
 		return nil, nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/internal/broker"
-	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/sender"
 )
@@ -27,59 +27,53 @@ kept under --data, so pending deliveries survive a restart. Ctrl-C stops
 fetching, lets in-flight deliveries finish (bounded by --timeout) and leaves
 the rest for redelivery.`
 
-type devConfig struct {
-	data, natsListen, httpAddr, token, adminToken string
-	workers                                       int
-	timeout                                       time.Duration
-	retrySchedule                                 string
-	logFormat, logLevel                           string
-	egressAllow                                   string
-	replay                                        replayFlags
-}
-
 func runDev(ctx context.Context, args []string, stdio IO) error {
-	var c devConfig
+	var data, natsListen, token string
+	var topo topoFlags
+	var delivery deliveryFlags
+	var replay replayFlags
+	var logs logFlags
+	var apiCfg api.Config
 	f := newFlags("dev", devUsage, stdio.Stderr)
-	f.str(&c.data, "data", "HOOKSTREAM_DATA", "./hookstream-data", "directory for JetStream data")
-	f.str(&c.natsListen, "nats-listen", "HOOKSTREAM_NATS_LISTEN", "127.0.0.1:4222", "address NATS clients connect to (\"-\" = in-process only)")
-	f.str(&c.httpAddr, "http", "HOOKSTREAM_HTTP_ADDR", "127.0.0.1:8080", "address of the REST API")
-	f.str(&c.token, "token", "HOOKSTREAM_TOKEN", "", "API token of tenant \"default\" (generated and kept under --data when empty)")
-	f.str(&c.adminToken, "admin-token", "HOOKSTREAM_ADMIN_TOKEN", "", "admin token for POST /v1/tenants (admin routes off when empty)")
-	f.integer(&c.workers, "workers", "HOOKSTREAM_WORKERS", 64, "concurrent deliveries")
-	f.duration(&c.timeout, "timeout", "HOOKSTREAM_TIMEOUT", 15*time.Second, "timeout of one delivery attempt")
-	f.str(&c.retrySchedule, "retry-schedule", "HOOKSTREAM_RETRY_SCHEDULE", "5s,30s,2m,10m", "waits before each retry, comma-separated")
-	c.replay.register(f)
-	f.str(&c.egressAllow, "egress-allow", "HOOKSTREAM_EGRESS_ALLOW", "", "CIDR ranges webhooks may target although not public, comma-separated (loopback is always allowed in dev)")
-	f.str(&c.logFormat, "log-format", "HOOKSTREAM_LOG_FORMAT", "text", "log format: text or json")
-	f.str(&c.logLevel, "log-level", "HOOKSTREAM_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	f.str(&data, "data", "HOOKSTREAM_DATA", "./hookstream-data", "directory for JetStream data")
+	f.str(&natsListen, "nats-listen", "HOOKSTREAM_NATS_LISTEN", "127.0.0.1:4222", "address NATS clients connect to (\"-\" = in-process only)")
+	f.str(&apiCfg.Addr, "http", "HOOKSTREAM_HTTP_ADDR", "127.0.0.1:8080", "address of the REST API (and of /metrics)")
+	f.str(&token, "token", "HOOKSTREAM_TOKEN", "", "API token of tenant \"default\" (generated and kept under --data when empty)")
+	f.str(&apiCfg.AdminToken, "admin-token", "HOOKSTREAM_ADMIN_TOKEN", "", "admin token for POST /v1/tenants and /v1/event-types (admin routes off when empty)")
+	topo.register(f)
+	delivery.register(f, true)
+	replay.register(f)
+	logs.register(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	logger, err := newLogger(stdio.Stderr, c.logFormat, c.logLevel)
+	logger, err := logs.logger(stdio.Stderr)
 	if err != nil {
 		return err
 	}
-	allow, err := egress.ParsePrefixes(c.egressAllow)
-	if err != nil {
-		return err
-	}
-	schedule, err := parseSchedule(c.retrySchedule)
-	if err != nil {
-		return err
-	}
-	replay, err := c.replay.config()
+	topology, err := topo.topology()
 	if err != nil {
 		return badUsage("%v", err)
 	}
-	if err := os.MkdirAll(c.data, 0o700); err != nil {
+	cfg := pipeline.Config{Logger: logger, API: apiCfg}
+	if err := delivery.apply(&cfg); err != nil {
+		return badUsage("%v", err)
+	}
+	cfg.Egress.AllowLoopback = true // a receiver on this machine works
+	if cfg.Scheduler, err = replay.config(topo.deadLetters); err != nil {
+		return badUsage("%v", err)
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	token, err := devToken(c.data, c.token)
+	token, err = devToken(data, token)
 	if err != nil {
 		return err
 	}
+	flush := setupTelemetry(ctx, "dev", logger)
+	defer flush()
 
-	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: c.data, Listen: c.natsListen, Logger: logger})
+	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: data, Listen: natsListen, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -87,26 +81,21 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	}()
-	b, err := broker.Open(ctx, broker.Config{Server: srv, Name: "hookstream-dev", Logger: logger,
-		Topology: broker.Topology{DeadLetterRetention: c.replay.retention}})
+	b, err := broker.Open(ctx, broker.Config{Server: srv, Name: "hookstream-dev", Logger: logger, Topology: topology})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	cfg.Broker = b
 
 	sender.Version = Version
-	p, err := pipeline.New(pipeline.Config{
-		Broker:    b,
-		Logger:    logger,
-		API:       api.Config{Addr: c.httpAddr, AdminToken: c.adminToken},
-		Sender:    sender.Config{Workers: c.workers, RetrySchedule: schedule},
-		Scheduler: replay,
-		Client:    sender.ClientConfig{Timeout: c.timeout},
-		Egress:    egress.Policy{AllowLoopback: true, Allow: allow},
-	})
+	var metricsHandler http.Handler
+	cfg.API.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { metricsHandler.ServeHTTP(w, r) })
+	p, err := pipeline.New(cfg)
 	if err != nil {
 		return err
 	}
+	metricsHandler = metricsOf("dev", b, p)
 	if _, err := p.API.EnsureTenant(ctx, "default", "Default tenant", token); err != nil {
 		return err
 	}
@@ -117,11 +106,11 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 		return err
 	}
 	natsURL := srv.ClientURL()
-	if c.natsListen == "-" {
+	if natsListen == "-" {
 		natsURL = "(in-process only)"
 	}
 	fmt.Fprintf(stdio.Stdout, `Hookstream %s is running.
-  API:    http://%s   (tenant "default")
+  API:    http://%s   (tenant "default"; metrics at /metrics)
   NATS:   %s
   Token:  %s
   Data:   %s
@@ -129,7 +118,7 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 Try:
   curl -s -H "Authorization: Bearer %s" http://%s/v1/webhooks
 Press Ctrl-C to stop.
-`, Version, apiAddr, natsURL, token, c.data, c.replay.describe(p.Scheduler.Next()), token, apiAddr)
+`, Version, apiAddr, natsURL, token, data, replay.describe(p.Scheduler.Next(), topo.deadLetters), token, apiAddr)
 	err = <-runErr
 	logger.Info("stopped")
 	return err

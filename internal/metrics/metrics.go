@@ -18,6 +18,7 @@ import (
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/router"
+	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/sender"
 )
 
@@ -30,6 +31,8 @@ type Sources struct {
 	Producer *producer.Producer
 	Router   *router.Router
 	Sender   *sender.Sender
+	// Replayer counts dead-letter replays (end-of-day and on demand).
+	Replayer *scheduler.Replayer
 	// JS, when set, is asked for the consumers' backlog at each scrape.
 	JS jetstream.JetStream
 	// Extra collectors, such as the scheduler's. Optional.
@@ -75,6 +78,10 @@ var (
 	disabled     = desc("webhooks_disabled_total", "Webhooks a sender disabled (410 Gone, or failing too long).")
 	openCircuits = desc("circuits_open", "Receivers whose circuit breaker is open in this sender.")
 
+	replayed   = desc("replayed_total", "Dead letters re-enqueued by a replay (end-of-day or on demand).")
+	replayKept = desc("replay_kept_total", "Dead letters a replay left in place: webhook deleted or disabled.")
+	replayGone = desc("dead_letters_expired_total", "Dead letters removed past the retention (with an audit record).")
+
 	consumerPending    = desc("consumer_pending", "Messages not yet delivered to a durable consumer.", "stream", "consumer")
 	consumerAckPending = desc("consumer_ack_pending", "Messages delivered to a consumer and not yet acknowledged.", "stream", "consumer")
 	streamMessages     = desc("stream_messages", "Messages in a stream.", "stream")
@@ -85,6 +92,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, eventsPublished, eventsDuplicate, eventsRejected, eventsRouted, deliveriesRouted,
 		attempts, attemptTime, delivered, retries, deadLetters, dropped, sentBack, disabled, openCircuits,
+		replayed, replayKept, replayGone,
 		consumerPending, consumerAckPending, streamMessages} {
 		ch <- d
 	}
@@ -135,6 +143,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		cum += l.Counts[len(l.Counts)-1]
 		ch <- prometheus.MustNewConstHistogram(attemptTime, cum, l.Sum.Seconds(), buckets)
+	}
+	if r := c.src.Replayer; r != nil {
+		st := r.Stats()
+		counter(ch, replayed, st.Replayed)
+		counter(ch, replayKept, st.Kept)
+		counter(ch, replayGone, st.Expired)
 	}
 	if c.src.JS != nil {
 		c.collectJetStream(ch)
