@@ -135,33 +135,88 @@ func cmpOr(a, b string) string {
 
 // EmbeddedConfig configures an in-process nats-server with JetStream.
 type EmbeddedConfig struct {
-	// StoreDir holds the JetStream data. Required.
+	// ConfigFile is a nats-server configuration file; the fields below,
+	// when set, override it. Optional.
+	ConfigFile string
+	// StoreDir holds the JetStream data. Required unless ConfigFile sets
+	// jetstream.store_dir.
 	StoreDir string
 	// Listen is the client address "host:port". Optional; empty listens on a
-	// random loopback port, "-" does not listen (in-process clients only).
+	// random loopback port (or as ConfigFile says), "-" does not listen
+	// (in-process clients only).
 	Listen string
-	// ServerName. Optional; default "hookstream".
+	// ServerName. Optional; default "hookstream" (or ConfigFile's).
 	ServerName string
+	// Cluster makes the server one node of a JetStream cluster. Optional.
+	Cluster ClusterConfig
+	// MonitorListen serves nats-server's monitoring endpoints (/healthz,
+	// /varz, /jsz) on "host:port". Optional.
+	MonitorListen string
 	// Logger gets the server's warnings and errors. Optional; default silent.
 	Logger *slog.Logger
+}
+
+// ClusterConfig joins an embedded server to a cluster.
+type ClusterConfig struct {
+	// Name of the cluster, the same on every node. Required to cluster.
+	Name string
+	// Listen is this node's route address, "host:port".
+	Listen string
+	// Routes are the route URLs of the nodes (this one may be among them),
+	// e.g. nats-route://n1:6222.
+	Routes []string
 }
 
 // StartEmbedded starts a JetStream server in this process and waits until it
 // accepts connections. Stop it with Shutdown then WaitForShutdown. Signals are
 // not trapped: the caller owns SIGINT/SIGTERM.
 func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
-	if cfg.StoreDir == "" {
-		return nil, errors.New("broker: embedded server needs a store dir")
-	}
 	opts := &server.Options{
-		ServerName: cmpOr(cfg.ServerName, "hookstream"),
+		ServerName: "hookstream",
 		Host:       "127.0.0.1",
 		Port:       -1,
-		JetStream:  true,
-		StoreDir:   cfg.StoreDir,
-		NoSigs:     true,
-		NoLog:      cfg.Logger == nil,
 		MaxPayload: 8 << 20,
+	}
+	if cfg.ConfigFile != "" {
+		fileOpts, err := server.ProcessConfigFile(cfg.ConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker: %s: %w", cfg.ConfigFile, err)
+		}
+		opts = fileOpts
+		if opts.ServerName == "" {
+			opts.ServerName = "hookstream"
+		}
+	}
+	opts.JetStream, opts.NoSigs, opts.NoLog = true, true, cfg.Logger == nil
+	if cfg.StoreDir != "" {
+		opts.StoreDir = cfg.StoreDir
+	}
+	if opts.StoreDir == "" {
+		return nil, errors.New("broker: embedded server needs a store dir")
+	}
+	if cfg.ServerName != "" {
+		opts.ServerName = cfg.ServerName
+	}
+	if c := cfg.Cluster; c.Name != "" {
+		host, port, err := splitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("broker: cluster listen: %w", err)
+		}
+		routes := server.RoutesFromStr(strings.Join(c.Routes, ","))
+		if len(routes) == 0 {
+			return nil, fmt.Errorf("broker: cluster routes %q: want nats-route://host:port, comma-separated", c.Routes)
+		}
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+		opts.Routes = routes
+		// On shutdown, hand clients to the other nodes within a k8s grace period.
+		opts.LameDuckDuration, opts.LameDuckGracePeriod = 5*time.Second, time.Second
+	}
+	if cfg.MonitorListen != "" {
+		host, port, err := splitHostPort(cfg.MonitorListen)
+		if err != nil {
+			return nil, fmt.Errorf("broker: monitor listen: %w", err)
+		}
+		opts.HTTPHost, opts.HTTPPort = host, port
 	}
 	switch cfg.Listen {
 	case "":

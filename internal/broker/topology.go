@@ -237,7 +237,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly bool) error {
 	t = t.withDefaults()
 	for _, sc := range t.Streams() {
-		if err := retryClusterSettling(ctx, func() error {
+		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
 			var err error
 			if createOnly {
 				_, err = js.CreateStream(ctx, sc)
@@ -253,7 +253,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly 
 		}
 	}
 	for stream, cc := range t.Consumers() {
-		if err := retryClusterSettling(ctx, func() error {
+		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
 			var err error
 			if createOnly {
 				_, err = js.CreateConsumer(ctx, stream, cc)
@@ -275,7 +275,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly 
 		{Bucket: BucketHealth, Description: "per-webhook delivery health: failing since when", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketScheduler, Description: "replay runs: lease, progress, completion", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 	} {
-		if err := retryClusterSettling(ctx, func() error {
+		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
 			var err error
 			if createOnly {
 				_, err = js.CreateKeyValue(ctx, kc)
@@ -293,13 +293,25 @@ func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly 
 	return nil
 }
 
+// settleTry bounds one try of a topology request.
+const settleTry = 5 * time.Second
+
 // retryClusterSettling retries fn while a freshly formed cluster has no meta
 // leader or not enough peers yet.
-func retryClusterSettling(ctx context.Context, fn func() error) error {
+//
+// Each try has its own short deadline: a JetStream API request made before
+// the cluster has a meta leader gets no answer at all.
+func retryClusterSettling(ctx context.Context, fn func(context.Context) error) error {
 	var err error
 	for range 50 {
-		if err = fn(); err == nil {
+		tctx, cancel := context.WithTimeout(ctx, settleTry)
+		err = fn(tctx)
+		cancel()
+		if err == nil {
 			return nil
+		}
+		if ctx.Err() != nil {
+			return err
 		}
 		var apiErr *jetstream.APIError
 		settling := errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||

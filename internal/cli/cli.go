@@ -26,6 +26,7 @@ Commands:
   router       run a router (events to deliveries) against external NATS
   sender       run a sender (deliveries to receivers) against external NATS
   scheduler    run the end-of-day replay of dead letters against external NATS
+  nats         run an embedded NATS JetStream node (standalone or one of a cluster)
   publish      publish one event (JSON from --data, --file or stdin)
   deadletters  list a tenant's dead letters, newest first
   replay       replay a tenant's dead letters now
@@ -53,6 +54,8 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		err = runDev(ctx, rest, stdio)
 	case "publish":
 		err = runPublish(ctx, rest, stdio)
+	case "nats":
+		err = runNATS(ctx, rest, stdio)
 	case "api", "router", "sender", "scheduler":
 		err = runRole(ctx, roleCommands[cmd], rest, stdio)
 	case "deadletters":
