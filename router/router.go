@@ -1,12 +1,12 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +38,10 @@ type Config struct {
 	// MaxInFlight bounds events whose deliveries are published but not yet
 	// confirmed. Optional; default 1024.
 	MaxInFlight int
+	// ReferenceFanOut is the fan-out from which deliveries refer to their
+	// event (by EVENTS sequence) rather than carry a copy of its payload.
+	// Optional; default 4.
+	ReferenceFanOut int
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Optional; default time.Now.
@@ -56,11 +60,12 @@ type Stats struct {
 
 // Router consumes EVENTS and fans out deliveries.
 type Router struct {
-	js       jetstream.JetStream
-	matcher  Matcher
-	logger   *slog.Logger
-	now      func() time.Time
-	inFlight int
+	js        jetstream.JetStream
+	matcher   Matcher
+	logger    *slog.Logger
+	now       func() time.Time
+	inFlight  int
+	refFanOut int
 
 	events, routed, unmatched, deliveries, parked, quarantined atomic.Uint64
 }
@@ -70,7 +75,8 @@ func New(cfg Config) (*Router, error) {
 	if cfg.JS == nil || cfg.Matcher == nil {
 		return nil, errors.New("router: Config.JS and Config.Matcher are required")
 	}
-	r := &Router{js: cfg.JS, matcher: cfg.Matcher, logger: cfg.Logger, now: cfg.Now, inFlight: cfg.MaxInFlight}
+	r := &Router{js: cfg.JS, matcher: cfg.Matcher, logger: cfg.Logger, now: cfg.Now, inFlight: cfg.MaxInFlight,
+		refFanOut: cmp.Or(cfg.ReferenceFanOut, 4)}
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
@@ -178,15 +184,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 	defer span.End()
 	ev := &h.ev
 	*ev = schemas.Event{}
-	if err := schemas.DecodeEvent(msg.Data(), msg.Headers().Get(broker.HeaderContentType), ev); err != nil {
-		r.quarantine(ctx, msg, "undecodable: "+err.Error())
-		return
-	}
-	if ev.ID == "" {
-		// Publishers in other languages may leave the id to the header.
-		ev.ID = msg.Headers().Get(jetstream.MsgIDHeader)
-	}
-	if err := fillFromSubject(ev, msg.Subject()); err != nil {
+	if err := broker.DecodeEvent(msg.Subject(), msg.Headers(), msg.Data(), ev); err != nil {
 		r.quarantine(ctx, msg, err.Error())
 		return
 	}
@@ -205,16 +203,25 @@ func (h *handler) handle(msg jetstream.Msg) {
 	}
 	h.full, h.thin = h.full[:0], h.thin[:0]
 	now := r.now().UTC()
+	var eventSeq uint64
+	if len(h.matches) >= r.refFanOut {
+		if md, err := msg.Metadata(); err == nil {
+			eventSeq = md.Sequence.Stream
+		}
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(h.matches))
 	var active uint64 // deliveries to enabled webhooks; the rest are dead letters
 	for _, w := range h.matches {
 		var payload []byte
-		if w.IncludePayload {
+		switch {
+		case eventSeq != 0 && w.Enabled:
+			// A reference: the sender renders the event for the webhook.
+		case w.IncludePayload:
 			if len(h.full) == 0 {
 				h.full = schemas.AppendJSON(h.full, ev, true)
 			}
 			payload = h.full
-		} else {
+		default:
 			if len(h.thin) == 0 {
 				h.thin = schemas.AppendJSON(h.thin, ev, false)
 			}
@@ -223,6 +230,9 @@ func (h *handler) handle(msg jetstream.Msg) {
 		d := schemas.Delivery{
 			ID: schemas.DeliveryID(ev.ID, w.ID), EventID: ev.ID, EventType: ev.Type,
 			TenantID: ev.TenantID, OrgID: ev.OrgID, WebhookID: w.ID, CreatedAt: now, Payload: payload,
+		}
+		if payload == nil {
+			d.EventSeq = eventSeq
 		}
 		out, err := deliveryMsg(&d, w, now)
 		if err != nil { // cannot happen for these field types
@@ -275,27 +285,6 @@ func deliveryMsg(d *schemas.Delivery, w *schemas.Webhook, now time.Time) (*nats.
 		Data:    data,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{d.ID}},
 	}, nil
-}
-
-// fillFromSubject takes the tenant and type from the subject
-// events.<tenant>.<type> when the envelope omits them, and refuses an
-// envelope that contradicts its subject.
-func fillFromSubject(ev *schemas.Event, subject string) error {
-	rest, ok := strings.CutPrefix(subject, "events.")
-	tenant, typ, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 {
-		return fmt.Errorf("subject %q is not events.<tenant>.<type>", subject)
-	}
-	if ev.TenantID == "" {
-		ev.TenantID = tenant
-	}
-	if ev.Type == "" {
-		ev.Type = typ
-	}
-	if ev.TenantID != tenant || ev.Type != typ {
-		return fmt.Errorf("envelope tenant_id/type (%s/%s) do not match subject %q", ev.TenantID, ev.Type, subject)
-	}
-	return nil
 }
 
 // quarantine stores the raw message with the reason in QUARANTINE, then

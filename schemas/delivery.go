@@ -32,7 +32,13 @@ type Delivery struct {
 	WaitingSince time.Time `json:"waiting_since,omitzero" msgpack:"waiting_since,omitempty"`
 	// History summarises the attempts of this round, oldest first.
 	History []AttemptSummary `json:"history,omitempty" msgpack:"history,omitempty"`
-	Payload []byte           `json:"-" msgpack:"payload"`
+	// Payload is the body to send. A large fan-out leaves it empty and
+	// refers to the event by its EVENTS sequence instead (EventSeq), so one
+	// event to a hundred webhooks is stored once; a sender renders it for
+	// the webhook (full or thin) when it sends, and inlines it in any retry
+	// or dead letter it writes.
+	Payload  []byte `json:"-" msgpack:"payload,omitempty"`
+	EventSeq uint64 `json:"-" msgpack:"event_seq,omitempty"`
 }
 
 // AttemptSummary is the outcome of one attempt, carried with a delivery

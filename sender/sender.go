@@ -124,10 +124,12 @@ type Sender struct {
 	maxRetryAfter time.Duration
 	store         WebhookUpdater
 	health        *health
+	payloads      *payloads
 	perEndpoint   int
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
+	logged        chan loggedAttempt // attempt-log writes awaiting their ack
 	stopping      atomic.Bool
 	jobs          sync.Pool
 
@@ -182,6 +184,7 @@ func New(cfg Config) (*Sender, error) {
 		s.client = NewClient(ClientConfig{MaxConnsPerHost: s.workers})
 	}
 	s.health = newHealth(cfg.Health, cfg.DisableAfter)
+	s.payloads = newPayloads(s.js)
 	s.maxBroken = cfg.MaxBroken
 	if s.maxBroken <= 0 {
 		for _, d := range s.schedule {
@@ -257,6 +260,12 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
+	s.logged = make(chan loggedAttempt, s.workers*4)
+	confirmed := make(chan struct{})
+	go func() {
+		defer close(confirmed)
+		s.confirmLogged(s.logged)
+	}()
 	work := make(chan *job)
 	var workers sync.WaitGroup
 	for range s.workers {
@@ -278,6 +287,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	<-fetched
 	close(work)
 	workers.Wait()
+	close(s.logged)
+	<-confirmed
 	s.eps.each(func(_ string, e *endpoint) {
 		for _, j := range e.drain() {
 			_ = j.msg.Nak()
@@ -420,6 +431,11 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 			telemetry.TenantKey.String(d.TenantID), telemetry.WebhookKey.String(d.WebhookID),
 			telemetry.DeliveryKey.String(d.ID), telemetry.AttemptKey.Int(attempt)))
 	defer span.End()
+	if len(d.Payload) == 0 && d.EventSeq != 0 {
+		if ok := s.resolvePayload(ctx, j); !ok {
+			return false, 0
+		}
+	}
 	at := s.now().UTC()
 	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
@@ -461,6 +477,25 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 		s.disable(ctx, wh, fmt.Sprintf("every attempt failed for %s", s.health.after), since)
 	}
 	return breakerFailure(&res), res.Latency
+}
+
+// resolvePayload renders the event a delivery refers to, for its webhook.
+// If the event cannot be read now the delivery is redelivered a little
+// later; if EVENTS no longer holds it, it is dead-lettered.
+func (s *Sender) resolvePayload(ctx context.Context, j *job) bool {
+	d := &j.d
+	body, err := s.payloads.get(ctx, d.EventSeq, j.wh.IncludePayload)
+	switch {
+	case errors.Is(err, errEventGone):
+		s.deadLetter(ctx, j.msg, j.md, &schemas.DeadLetter{Delivery: *d, Attempts: d.Attempts, Reason: err.Error()})
+		return false
+	case err != nil:
+		s.logger.WarnContext(ctx, "event not readable; redelivering", "delivery_id", d.ID, "err", err)
+		_ = j.msg.NakWithDelay(time.Second)
+		return false
+	}
+	d.Payload = body // retries and dead letters carry it from now on
+	return true
 }
 
 // sendBack returns a delivery that was not attempted (its endpoint was busy
@@ -603,9 +638,36 @@ func NewAttempt(d *schemas.Delivery, wh *schemas.Webhook, attempt int, at time.T
 }
 
 // record logs the attempt to ATTEMPTS and waits for it to be stored.
+//
+// The write is asynchronous: the worker moves on while one goroutine
+// collects the acknowledgements (logging any write that failed), so the log
+// costs no round trip per attempt.
 func (s *Sender) record(ctx context.Context, a *schemas.Attempt) {
-	if _, err := LogAttempt(ctx, s.js, a); err != nil {
-		s.logger.Warn("attempt not logged", "delivery_id", a.DeliveryID, "err", err)
+	data, err := schemas.Marshal(nil, a)
+	if err == nil {
+		var f jetstream.PubAckFuture
+		f, err = s.js.PublishMsgAsync(&nats.Msg{Subject: broker.AttemptSubject(a.TenantID, a.WebhookID), Data: data})
+		if err == nil {
+			s.logged <- loggedAttempt{f, a.DeliveryID}
+			return
+		}
+	}
+	s.logger.WarnContext(ctx, "attempt not logged", "delivery_id", a.DeliveryID, "err", err)
+}
+
+type loggedAttempt struct {
+	f          jetstream.PubAckFuture
+	deliveryID string
+}
+
+// confirmLogged waits for the attempt-log writes, until logged is closed.
+func (s *Sender) confirmLogged(logged <-chan loggedAttempt) {
+	for l := range logged {
+		select {
+		case <-l.f.Ok():
+		case err := <-l.f.Err():
+			s.logger.Warn("attempt not logged", "delivery_id", l.deliveryID, "err", err)
+		}
 	}
 }
 

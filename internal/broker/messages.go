@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,4 +42,38 @@ func AuditMsg(r *schemas.AuditRecord) (*nats.Msg, error) {
 		return nil, err
 	}
 	return &nats.Msg{Subject: AuditSubject(r.TenantID, r.WebhookID), Data: data}, nil
+}
+
+// ErrUndecodable means an EVENTS message is neither msgpack nor (with
+// Content-Type: application/json) JSON of an event.
+var ErrUndecodable = errors.New("undecodable")
+
+// DecodeEvent reads an EVENTS message into ev, as the router and the
+// senders both must: msgpack, or JSON when the Content-Type header says so;
+// an id left out is taken from Nats-Msg-Id, a tenant or type left out from
+// the subject events.<tenant>.<type>; an envelope contradicting its subject
+// is an error. It does not validate the event (schemas.Validate does).
+func DecodeEvent(subject string, h nats.Header, data []byte, ev *schemas.Event) error {
+	if err := schemas.DecodeEvent(data, h.Get(HeaderContentType), ev); err != nil {
+		return fmt.Errorf("%w: %w", ErrUndecodable, err)
+	}
+	if ev.ID == "" {
+		// Publishers in other languages may leave the id to the header.
+		ev.ID = h.Get(jetstream.MsgIDHeader)
+	}
+	rest, ok := strings.CutPrefix(subject, subjEvents)
+	tenant, typ, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
+		return fmt.Errorf("subject %q is not events.<tenant>.<type>", subject)
+	}
+	if ev.TenantID == "" {
+		ev.TenantID = tenant
+	}
+	if ev.Type == "" {
+		ev.Type = typ
+	}
+	if ev.TenantID != tenant || ev.Type != typ {
+		return fmt.Errorf("envelope tenant_id/type (%s/%s) do not match subject %q", ev.TenantID, ev.Type, subject)
+	}
+	return nil
 }

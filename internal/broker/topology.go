@@ -174,6 +174,8 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Description: "HRMS events as published by producers",
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
 			MaxAge: t.EventsMaxAge, Duplicates: t.DedupeWindow,
+			// Senders read the events of large fan-outs by sequence.
+			AllowDirect: true,
 		},
 		{
 			Name: StreamDeliveries, Subjects: []string{subjDeliveries + ">", subjRetries + ">"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/hookstream/hookstream/internal/bench"
@@ -31,7 +32,7 @@ Example:
   hookstream bench --scenario fanout,ceiling --runs 3 --json`
 
 func runBench(ctx context.Context, args []string, stdio IO) error {
-	var scenarios, child string
+	var scenarios, child, cpuProfile string
 	var runs, workers int
 	var scale float64
 	var asJSON, verify bool
@@ -43,11 +44,23 @@ func runBench(ctx context.Context, args []string, stdio IO) error {
 	f.boolean(&asJSON, "json", "", false, "print a JSON array, one object per scenario")
 	f.boolean(&verify, "verify", "", false, "the receiver verifies every signature (and decrypts)")
 	f.StringVar(&child, "child", "", "run one scenario once in this process and print its sample (used by bench itself)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "with --child: write a CPU profile of the run to this file (go tool pprof)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	opts := bench.Options{Scale: scale, Workers: workers, Verify: verify}
 	if child != "" {
+		if cpuProfile != "" {
+			fh, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			if err := pprof.StartCPUProfile(fh); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		s, err := bench.RunOne(ctx, child, opts)
 		if err != nil {
 			return err

@@ -59,6 +59,9 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	if err := delivery.apply(&cfg); err != nil {
 		return badUsage("%v", err)
 	}
+	if err := checkAckWait(topo, delivery); err != nil {
+		return badUsage("%v", err)
+	}
 	cfg.Egress.AllowLoopback = true // a receiver on this machine works
 	if cfg.Scheduler, err = replay.config(topo.deadLetters); err != nil {
 		return badUsage("%v", err)

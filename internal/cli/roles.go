@@ -37,6 +37,10 @@ func (t *topoFlags) register(f *flags) {
 	f.duration(&t.deadLetters, "dead-letter-retention", "HOOKSTREAM_DEAD_LETTER_RETENTION", scheduler.DefaultRetention,
 		"how long dead letters wait for a replay; each end-of-day run removes older ones, with an audit record")
 	f.duration(&t.attempts, "attempts-retention", "HOOKSTREAM_ATTEMPTS_RETENTION", 14*24*time.Hour, "how long the delivery log keeps attempts")
+	f.duration(&t.senderAckWait, "sender-ack-wait", "HOOKSTREAM_SENDER_ACK_WAIT", 60*time.Second,
+		"how long a sender may hold a delivery before it goes to another sender: what a crashed sender held waits this long; must exceed --timeout")
+	f.integer(&t.senderMaxAckPends, "sender-max-ack-pending", "HOOKSTREAM_SENDER_MAX_ACK_PENDING", 20_000,
+		"deliveries held at once by all the senders together")
 }
 
 func (t *topoFlags) topology() (broker.Topology, error) {
@@ -47,8 +51,23 @@ func (t *topoFlags) topology() (broker.Topology, error) {
 		return broker.Topology{}, fmt.Errorf("--dead-letter-retention %s: want an hour or more", t.deadLetters)
 	case t.attempts < time.Hour:
 		return broker.Topology{}, fmt.Errorf("--attempts-retention %s: want an hour or more", t.attempts)
+	case t.senderAckWait < time.Second:
+		return broker.Topology{}, fmt.Errorf("--sender-ack-wait %s: want a second or more", t.senderAckWait)
+	case t.senderMaxAckPends < 1:
+		return broker.Topology{}, fmt.Errorf("--sender-max-ack-pending %d: want 1 or more", t.senderMaxAckPends)
 	}
-	return broker.Topology{Replicas: t.replicas, DeadLetterRetention: t.deadLetters, AttemptsMaxAge: t.attempts}, nil
+	return broker.Topology{Replicas: t.replicas, DeadLetterRetention: t.deadLetters, AttemptsMaxAge: t.attempts,
+		SenderAckWait: t.senderAckWait, SenderMaxAckPending: t.senderMaxAckPends}, nil
+}
+
+// checkAckWait refuses an attempt timeout that the senders' ack wait does
+// not exceed: JetStream would give a delivery still being attempted to
+// another sender, and the receiver would get it twice.
+func checkAckWait(t topoFlags, d deliveryFlags) error {
+	if d.timeout >= t.senderAckWait {
+		return fmt.Errorf("--timeout %s must be shorter than --sender-ack-wait %s", d.timeout, t.senderAckWait)
+	}
+	return nil
 }
 
 // deliveryFlags configure how senders deliver (and how the API's test
@@ -264,6 +283,11 @@ func runRole(ctx context.Context, rc roleCommand, args []string, stdio IO) error
 	cfg := pipeline.Config{Roles: rc.roles, Logger: logger, API: apiCfg}
 	if rc.roles.Sender || rc.roles.API {
 		if err := delivery.apply(&cfg); err != nil {
+			return badUsage("%v", err)
+		}
+	}
+	if rc.roles.Sender {
+		if err := checkAckWait(topo, delivery); err != nil {
 			return badUsage("%v", err)
 		}
 	}

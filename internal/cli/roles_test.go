@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/brokertest"
 	"github.com/hookstream/hookstream/internal/cli"
 )
@@ -119,9 +120,36 @@ func TestRoleUsageErrors(t *testing.T) {
 		{"router", "--dead-letter-retention", "1m"},
 		{"api", "--replay-tz", "Nowhere/Land"},
 		{"router", "--workers", "3"}, // a sender flag: the router has none
+		{"router", "--sender-ack-wait", "0s"},
+		{"router", "--sender-max-ack-pending", "0"},
+		{"sender", "--timeout", "30s", "--sender-ack-wait", "30s"}, // an attempt would outlive its ack wait
+		{"dev", "--timeout", "2m"},
 	} {
 		var stderr strings.Builder
 		require.Equal(t, 2, cli.Main(context.Background(), args, cli.IO{Stdout: io.Discard, Stderr: &stderr}), "%v", args)
 		require.NotEmpty(t, stderr.String(), "%v explains", args)
 	}
+}
+
+// --sender-ack-wait and --sender-max-ack-pending configure the senders'
+// durable consumer: how long what a crashed sender held waits before
+// another sender gets it.
+func TestRoleConfiguresTheSenderConsumer(t *testing.T) {
+	t.Parallel()
+	srv := brokertest.Server(t, "")
+	require.Contains(t, role(t, "sender", "--nats", srv.ClientURL(), "--log-level", "error",
+		"--timeout", "2s", "--sender-ack-wait", "7s", "--sender-max-ack-pending", "500"), "sender, NATS")
+	// CreateOnly with the default topology: reads what the sender declared
+	// without declaring it again.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Open(ctx, broker.Config{URLs: srv.ClientURL(), CreateOnly: true})
+	require.NoError(t, err)
+	defer b.Close()
+	c, err := b.JS.Consumer(context.Background(), broker.StreamDeliveries, broker.ConsumerSender)
+	require.NoError(t, err)
+	info, err := c.Info(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 7*time.Second, info.Config.AckWait)
+	require.Equal(t, 500, info.Config.MaxAckPending)
 }

@@ -264,6 +264,13 @@ func (rc *receiver) first(t *testing.T, eventType string) request {
 	return request{}
 }
 
+// all returns every request that arrived.
+func (rc *receiver) all() []request {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]request(nil), rc.got...)
+}
+
 // count returns how many requests of an event type arrived.
 func (rc *receiver) count(eventType string) int {
 	rc.mu.Lock()

@@ -10,6 +10,7 @@ import (
 type natsMsg struct {
 	subject, data string
 	json          bool
+	id            string // Nats-Msg-Id, when set
 }
 
 func (m natsMsg) msg() *nats.Msg {
@@ -17,6 +18,9 @@ func (m natsMsg) msg() *nats.Msg {
 	msg.Data = []byte(m.data)
 	if m.json {
 		msg.Header.Set("Content-Type", schemas.ContentTypeJSON)
+	}
+	if m.id != "" {
+		msg.Header.Set("Nats-Msg-Id", m.id)
 	}
 	return msg
 }

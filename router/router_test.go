@@ -1,0 +1,119 @@
+package router_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/brokertest"
+	"github.com/hookstream/hookstream/producer"
+	"github.com/hookstream/hookstream/router"
+	"github.com/hookstream/hookstream/schemas"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// hooks is a Matcher with a fixed list of webhooks for every event.
+type hooks []*schemas.Webhook
+
+func (h hooks) Match(dst []*schemas.Webhook, _, _, _ string) []*schemas.Webhook { return append(dst, h...) }
+
+func webhooks(n int, mutate func(i int, w *schemas.Webhook)) hooks {
+	var out hooks
+	for i := range n {
+		w := &schemas.Webhook{ID: fmt.Sprintf("wh_%d", i), TenantID: "t1", Enabled: true, IncludePayload: true}
+		if mutate != nil {
+			mutate(i, w)
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// route runs a router over one published event and returns what it wrote
+// to DELIVERIES and DEADLETTERS.
+func route(t *testing.T, m router.Matcher) (deliveries, deadLetters []schemas.Delivery, eventSeq uint64) {
+	t.Helper()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	p, err := producer.New(producer.Config{JS: b.JS})
+	require.NoError(t, err)
+	res, err := p.Publish(ctx, &schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
+		Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
+	require.NoError(t, err)
+	r, err := router.New(router.Config{JS: b.JS, Matcher: m})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	require.Eventually(t, func() bool { return r.Stats().Routed == 1 }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	read := func(stream, filter string) []schemas.Delivery {
+		s, err := b.JS.Stream(ctx, stream)
+		require.NoError(t, err)
+		var out []schemas.Delivery
+		for seq := uint64(1); ; seq++ {
+			msg, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+			if err != nil {
+				return out
+			}
+			seq = msg.Sequence
+			if stream == broker.StreamDeadLetters {
+				var dl schemas.DeadLetter
+				require.NoError(t, schemas.Unmarshal(msg.Data, &dl))
+				out = append(out, dl.Delivery)
+				continue
+			}
+			var d schemas.Delivery
+			require.NoError(t, schemas.Unmarshal(msg.Data, &d))
+			require.Equal(t, d.ID, msg.Header.Get(jetstream.MsgIDHeader), "deduplicated by the delivery id")
+			out = append(out, d)
+		}
+	}
+	return read(broker.StreamDeliveries, "deliveries.>"), read(broker.StreamDeadLetters, "deadletters.>"), res.Sequence
+}
+
+func TestSmallFanOutCarriesThePayload(t *testing.T) {
+	t.Parallel()
+	ds, dls, _ := route(t, webhooks(2, func(i int, w *schemas.Webhook) { w.IncludePayload = i == 0 }))
+	require.Len(t, ds, 2)
+	require.Empty(t, dls)
+	require.Contains(t, string(ds[0].Payload), `"data":{"sync_session_id":"s1"`)
+	require.NotContains(t, string(ds[1].Payload), `"data"`, "thin for include_payload false")
+	for _, d := range ds {
+		require.Zero(t, d.EventSeq)
+	}
+}
+
+func TestLargeFanOutRefersToTheEvent(t *testing.T) {
+	t.Parallel()
+	ds, _, seq := route(t, webhooks(5, nil))
+	require.Len(t, ds, 5)
+	for _, d := range ds {
+		require.Empty(t, d.Payload, "the event is stored once, in EVENTS")
+		require.Equal(t, seq, d.EventSeq)
+		require.Equal(t, schemas.DeliveryID(d.EventID, d.WebhookID), d.ID)
+	}
+}
+
+func TestDisabledWebhooksMissNothing(t *testing.T) {
+	t.Parallel()
+	ds, dls, _ := route(t, webhooks(5, func(i int, w *schemas.Webhook) {
+		if i == 0 {
+			w.Enabled, w.DisabledReason = false, "the receiver answered 410 Gone"
+		}
+	}))
+	require.Len(t, ds, 4)
+	require.Len(t, dls, 1, "kept as a dead letter for a replay")
+	require.Equal(t, "wh_0", dls[0].WebhookID)
+	require.NotEmpty(t, dls[0].Payload, "dead letters carry the payload, whatever the fan-out")
+}
