@@ -23,7 +23,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // hooks is a Matcher with a fixed list of webhooks for every event.
 type hooks []*schemas.Webhook
 
-func (h hooks) Match(dst []*schemas.Webhook, _, _, _ string) []*schemas.Webhook { return append(dst, h...) }
+func (h hooks) Match(dst []*schemas.Webhook, _, _, _ string) []*schemas.Webhook {
+	return append(dst, h...)
+}
 
 func webhooks(n int, mutate func(i int, w *schemas.Webhook)) hooks {
 	var out hooks
