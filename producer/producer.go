@@ -122,7 +122,7 @@ func (p *Producer) prepare(ev *schemas.Event) (*nats.Msg, error) {
 	msg := &nats.Msg{
 		Subject: broker.EventSubject(ev.TenantID, ev.Type),
 		Data:    data,
-		Header:  nats.Header{jetstream.MsgIDHeader: []string{ev.ID}},
+		Header:  nats.Header{jetstream.MsgIDHeader: []string{ev.ID}, broker.HeaderValidated: []string{"schema"}},
 	}
 	return msg, nil
 }

@@ -119,3 +119,25 @@ func TestDisabledWebhooksMissNothing(t *testing.T) {
 	require.Equal(t, "wh_0", dls[0].WebhookID)
 	require.NotEmpty(t, dls[0].Payload, "dead letters carry the payload, whatever the fan-out")
 }
+
+// Events without the producer's mark have their data checked against the
+// schema; marked ones (the Go producer checked them) only their envelope.
+func TestUnmarkedEventsAreValidatedWhole(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	r, err := router.New(router.Config{JS: b.JS, Matcher: webhooks(1, nil)})
+	require.NoError(t, err)
+	bad := schemas.Event{ID: "evt_bad", Type: schemas.TypeSyncStarted, TenantID: "t1", OrgID: "o",
+		OccurredAt: time.Now(), Data: json.RawMessage(`{"hrms":"keka"}`)} // no sync_session_id
+	data, err := schemas.Marshal(nil, &bad)
+	require.NoError(t, err)
+	_, err = b.JS.Publish(ctx, broker.EventSubject("t1", schemas.TypeSyncStarted), data)
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	require.Eventually(t, func() bool { return r.Stats().Quarantined == 1 }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+}

@@ -105,6 +105,11 @@ const (
 	HeaderWebhook    = "Hookstream-Webhook"
 	HeaderAttempts   = "Hookstream-Attempts"
 	HeaderLastStatus = "Hookstream-Last-Status"
+	// HeaderValidated marks an event the Go producer validated whole
+	// (schemas.Validate): the router then checks its envelope only. NATS
+	// credentials are trusted alike — whoever may publish events may
+	// publish deliveries — so the mark is a saving, not a hole.
+	HeaderValidated = "Hookstream-Validated"
 )
 
 // Topology holds the knobs of the streams; zero values mean defaults.
