@@ -163,10 +163,10 @@ func (p *Producer) count(ack *jetstream.PubAck) {
 // startPublish starts the PRODUCER span of publishing ev and writes its
 // traceparent into msg.
 func startPublish(ctx context.Context, msg *nats.Msg, ev *schemas.Event) (context.Context, trace.Span) {
-	ctx, span := telemetry.Tracer().Start(ctx, "send "+broker.StreamEvents,
-		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(telemetry.Messaging(telemetry.Send, broker.StreamEvents, msg.Subject)...),
-		trace.WithAttributes(telemetry.EventIDKey.String(ev.ID), telemetry.EventTypeKey.String(ev.Type), telemetry.TenantKey.String(ev.TenantID)))
+	ctx, span := telemetry.Start(ctx, "send "+broker.StreamEvents, trace.SpanKindProducer, func() []attribute.KeyValue {
+		return append(telemetry.Messaging(telemetry.Send, broker.StreamEvents, msg.Subject),
+			telemetry.EventIDKey.String(ev.ID), telemetry.EventTypeKey.String(ev.Type), telemetry.TenantKey.String(ev.TenantID))
+	})
 	telemetry.Inject(ctx, msg.Header)
 	return ctx, span
 }

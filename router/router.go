@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -178,9 +179,10 @@ func (h *handler) handle(msg jetstream.Msg) {
 	r := h.r
 	// One CONSUMER span per event, continuing the producer's trace; one
 	// PRODUCER span per delivery, whose traceparent travels with it.
-	ctx, span := telemetry.Tracer().Start(telemetry.Extract(context.Background(), msg.Headers()), "process "+broker.StreamEvents,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(telemetry.Messaging(telemetry.Process, broker.StreamEvents, msg.Subject())...))
+	ctx, span := telemetry.Start(telemetry.Extract(context.Background(), msg.Headers()), "process "+broker.StreamEvents,
+		trace.SpanKindConsumer, func() []attribute.KeyValue {
+			return telemetry.Messaging(telemetry.Process, broker.StreamEvents, msg.Subject())
+		})
 	defer span.End()
 	ev := &h.ev
 	*ev = schemas.Event{}
@@ -244,10 +246,11 @@ func (h *handler) handle(msg jetstream.Msg) {
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
-		_, ps := telemetry.Tracer().Start(ctx, "send "+broker.StreamDeliveries, trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(telemetry.Messaging(telemetry.Send, broker.StreamDeliveries, out.Subject)...),
-			trace.WithAttributes(telemetry.WebhookKey.String(w.ID), telemetry.DeliveryKey.String(d.ID)))
-		telemetry.Inject(trace.ContextWithSpan(ctx, ps), out.Header)
+		pctx, ps := telemetry.Start(ctx, "send "+broker.StreamDeliveries, trace.SpanKindProducer, func() []attribute.KeyValue {
+			return append(telemetry.Messaging(telemetry.Send, broker.StreamDeliveries, out.Subject),
+				telemetry.WebhookKey.String(w.ID), telemetry.DeliveryKey.String(d.ID))
+		})
+		telemetry.Inject(pctx, out.Header)
 		f, err := r.js.PublishMsgAsync(out)
 		ps.End()
 		if err != nil {

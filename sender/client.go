@@ -18,6 +18,7 @@ import (
 	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/signature"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -165,8 +166,9 @@ func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 		return Result{Outcome: schemas.OutcomeError, Error: "sign: " + err.Error()}
 	}
 	// The HTTP CLIENT span; its traceparent goes to the receiver.
-	ctx, span := telemetry.Tracer().Start(reqCtx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(semconv.HTTPRequestMethodPost, semconv.ServerAddress(req.URL.Hostname()), semconv.URLFull(redactURL(req.URL))))
+	ctx, span := telemetry.Start(reqCtx, http.MethodPost, trace.SpanKindClient, func() []attribute.KeyValue {
+		return []attribute.KeyValue{semconv.HTTPRequestMethodPost, semconv.ServerAddress(req.URL.Hostname()), semconv.URLFull(redactURL(req.URL))}
+	})
 	defer span.End()
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
 	start := time.Now()

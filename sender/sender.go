@@ -129,7 +129,6 @@ type Sender struct {
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
-	logged        chan loggedAttempt // attempt-log writes awaiting their ack
 	stopping      atomic.Bool
 	jobs          sync.Pool
 
@@ -260,12 +259,6 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
-	s.logged = make(chan loggedAttempt, s.workers*4)
-	confirmed := make(chan struct{})
-	go func() {
-		defer close(confirmed)
-		s.confirmLogged(s.logged)
-	}()
 	work := make(chan *job)
 	var workers sync.WaitGroup
 	for range s.workers {
@@ -287,8 +280,6 @@ func (s *Sender) Run(ctx context.Context) error {
 	<-fetched
 	close(work)
 	workers.Wait()
-	close(s.logged)
-	<-confirmed
 	s.eps.each(func(_ string, e *endpoint) {
 		for _, j := range e.drain() {
 			_ = j.msg.Nak()
@@ -424,12 +415,12 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 	// span continues the trace the delivery carries.
 	ctx, cancel := context.WithTimeout(telemetry.Extract(context.Background(), msg.Headers()), s.client.Timeout()+lookupTimeout)
 	defer cancel()
-	ctx, span := telemetry.Tracer().Start(ctx, "process "+broker.StreamDeliveries,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(telemetry.Messaging(telemetry.Process, broker.StreamDeliveries, msg.Subject())...),
-		trace.WithAttributes(telemetry.EventIDKey.String(d.EventID), telemetry.EventTypeKey.String(d.EventType),
+	ctx, span := telemetry.Start(ctx, "process "+broker.StreamDeliveries, trace.SpanKindConsumer, func() []attribute.KeyValue {
+		return append(telemetry.Messaging(telemetry.Process, broker.StreamDeliveries, msg.Subject()),
+			telemetry.EventIDKey.String(d.EventID), telemetry.EventTypeKey.String(d.EventType),
 			telemetry.TenantKey.String(d.TenantID), telemetry.WebhookKey.String(d.WebhookID),
-			telemetry.DeliveryKey.String(d.ID), telemetry.AttemptKey.Int(attempt)))
+			telemetry.DeliveryKey.String(d.ID), telemetry.AttemptKey.Int(attempt))
+	})
 	defer span.End()
 	if len(d.Payload) == 0 && d.EventSeq != 0 {
 		if ok := s.resolvePayload(ctx, j); !ok {
@@ -639,35 +630,16 @@ func NewAttempt(d *schemas.Delivery, wh *schemas.Webhook, attempt int, at time.T
 
 // record logs the attempt to ATTEMPTS and waits for it to be stored.
 //
-// The write is asynchronous: the worker moves on while one goroutine
-// collects the acknowledgements (logging any write that failed), so the log
-// costs no round trip per attempt.
+// The write is asynchronous, and nothing waits for it: the worker moves on,
+// and a write that fails is logged by the broker's asynchronous error
+// handler. The log costs no round trip per attempt.
 func (s *Sender) record(ctx context.Context, a *schemas.Attempt) {
 	data, err := schemas.Marshal(nil, a)
 	if err == nil {
-		var f jetstream.PubAckFuture
-		f, err = s.js.PublishMsgAsync(&nats.Msg{Subject: broker.AttemptSubject(a.TenantID, a.WebhookID), Data: data})
-		if err == nil {
-			s.logged <- loggedAttempt{f, a.DeliveryID}
-			return
-		}
+		_, err = s.js.PublishMsgAsync(&nats.Msg{Subject: broker.AttemptSubject(a.TenantID, a.WebhookID), Data: data})
 	}
-	s.logger.WarnContext(ctx, "attempt not logged", "delivery_id", a.DeliveryID, "err", err)
-}
-
-type loggedAttempt struct {
-	f          jetstream.PubAckFuture
-	deliveryID string
-}
-
-// confirmLogged waits for the attempt-log writes, until logged is closed.
-func (s *Sender) confirmLogged(logged <-chan loggedAttempt) {
-	for l := range logged {
-		select {
-		case <-l.f.Ok():
-		case err := <-l.f.Err():
-			s.logger.Warn("attempt not logged", "delivery_id", l.deliveryID, "err", err)
-		}
+	if err != nil {
+		s.logger.WarnContext(ctx, "attempt not logged", "delivery_id", a.DeliveryID, "err", err)
 	}
 }
 

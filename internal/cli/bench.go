@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 
@@ -32,7 +33,7 @@ Example:
   hookstream bench --scenario fanout,ceiling --runs 3 --json`
 
 func runBench(ctx context.Context, args []string, stdio IO) error {
-	var scenarios, child, cpuProfile string
+	var scenarios, child, cpuProfile, memProfile string
 	var runs, workers int
 	var scale float64
 	var asJSON, verify bool
@@ -45,6 +46,7 @@ func runBench(ctx context.Context, args []string, stdio IO) error {
 	f.boolean(&verify, "verify", "", false, "the receiver verifies every signature (and decrypts)")
 	f.StringVar(&child, "child", "", "run one scenario once in this process and print its sample (used by bench itself)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "with --child: write a CPU profile of the run to this file (go tool pprof)")
+	f.StringVar(&memProfile, "memprofile", "", "with --child: write an allocation profile of the run to this file")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -61,9 +63,22 @@ func runBench(ctx context.Context, args []string, stdio IO) error {
 			}
 			defer pprof.StopCPUProfile()
 		}
+		if memProfile != "" {
+			runtime.MemProfileRate = 64 << 10
+		}
 		s, err := bench.RunOne(ctx, child, opts)
 		if err != nil {
 			return err
+		}
+		if memProfile != "" {
+			fh, err := os.Create(memProfile)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			if err := pprof.Lookup("allocs").WriteTo(fh, 0); err != nil {
+				return err
+			}
 		}
 		return json.NewEncoder(stdio.Stdout).Encode(s)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -20,7 +21,7 @@ import (
 var spans = &spanRecorder{watched: map[trace.TraceID][]sdktrace.ReadOnlySpan{}}
 
 func init() {
-	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	telemetry.Install(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
 }
 
 type spanRecorder struct {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
@@ -35,8 +36,36 @@ const ScopeName = "github.com/hookstream/hookstream"
 // tracer delegates to whichever provider is global when a span starts.
 var tracer = otel.Tracer(ScopeName)
 
+// active is set once a tracer provider is installed (Install).
+var active atomic.Bool
+
 // Tracer returns Hookstream's tracer.
 func Tracer() trace.Tracer { return tracer }
+
+// Install makes tp the global tracer provider and turns span recording on.
+func Install(tp trace.TracerProvider) {
+	otel.SetTracerProvider(tp)
+	active.Store(true)
+}
+
+// Active reports whether a tracer provider is installed.
+func Active() bool { return active.Load() }
+
+// Start starts a span of the given kind with the attributes attrs returns.
+// When no tracer provider is installed (the default) it starts nothing and
+// does not call attrs: it returns ctx and the span ctx already carries —
+// whose traceparent still propagates, so a caller's trace continues to the
+// receiver — at no cost on the hot path.
+func Start(ctx context.Context, name string, kind trace.SpanKind, attrs func() []attribute.KeyValue) (context.Context, trace.Span) {
+	if !active.Load() {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(kind)}
+	if attrs != nil {
+		opts = append(opts, trace.WithAttributes(attrs()...))
+	}
+	return tracer.Start(ctx, name, opts...)
+}
 
 func init() {
 	// Propagation works with or without an exporter.
@@ -74,7 +103,7 @@ func Setup(ctx context.Context, role, version string) (shutdown func(context.Con
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
+	Install(tp)
 	return tp.Shutdown, nil
 }
 
