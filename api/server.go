@@ -13,10 +13,17 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/subscription"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Config.
@@ -360,7 +367,18 @@ func (s *Server) serve(h handlerFunc) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
+		// A SERVER span continuing the caller's traceparent, if any: an event
+		// published with one joins the caller's trace.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := telemetry.Start(ctx, r.Pattern, trace.SpanKindServer, func() []attribute.KeyValue {
+			return []attribute.KeyValue{semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(r.Pattern)}
+		})
+		defer span.End()
+		if ctx != r.Context() {
+			r = r.WithContext(ctx)
+		}
 		if err := h(w, r); err != nil {
+			span.SetStatus(codes.Error, err.Error())
 			s.answer(w, r, err)
 		}
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/brokertest"
 	"github.com/hookstream/hookstream/internal/egress"
+	"github.com/hookstream/hookstream/internal/metrics"
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/scheduler/schedulertest"
@@ -99,9 +100,13 @@ func start(t *testing.T, opts options) *env {
 	if opts.tune != nil {
 		opts.tune(&cfg)
 	}
+	var metricsHandler http.Handler
+	cfg.API.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { metricsHandler.ServeHTTP(w, r) })
 	p, err := pipeline.New(cfg)
 	require.NoError(t, err)
 	e.p = p
+	metricsHandler = metrics.Handler(metrics.NewRegistry(metrics.Sources{Role: "e2e", Version: "test",
+		Producer: p.Producer, Router: p.Router, Sender: p.Sender, Replayer: p.Replayer, JS: e.b.JS}))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.done <- p.Run(ctx) }()

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,8 +12,10 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/internal/telemetry"
+	"github.com/hookstream/hookstream/scheduler/schedulertest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -143,4 +147,60 @@ func TestOneTraceFromProducerToReceiver(t *testing.T) {
 			require.NotContains(t, kv.Value.Emit(), "sync_session_id", "no payloads in span attributes")
 		}
 	}
+}
+
+// A dead-lettered delivery replayed by the end-of-day run is still in the
+// event's trace; so is an event published over HTTP with a traceparent.
+func TestTraceSurvivesTheEndOfDayReplayAndJoinsHTTPCallers(t *testing.T) {
+	t.Parallel()
+	replayClock := schedulertest.NewClock(time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC))
+	eod := time.Date(2026, 11, 24, 23, 59, 0, 0, time.UTC)
+	e := start(t, options{replayClock: replayClock, schedule: []time.Duration{5 * time.Millisecond}})
+	var down atomic.Bool
+	down.Store(true)
+	rc := newReceiver(t, func(_ int, r request) int {
+		if r.Event.Type == "sync.started" && down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	e.createWebhook(rc.URL, []string{"sync.*"}, nil)
+	replayClock.WaitForTimer(t, eod)
+
+	// Published over HTTP inside the caller's trace.
+	ctx, root := otel.Tracer("hrms-sync").Start(context.Background(), "hrms sync session")
+	tid := root.SpanContext().TraceID()
+	spans.watch(tid)
+	h := http.Header{}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
+	root.End()
+	body, err := json.Marshal(map[string]any{"type": "sync.started", "org_id": "o", "data": map[string]any{"sync_session_id": "s", "hrms": "keka"}})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, e.api.URL+"/v1/events", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header = h
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+
+	for range 2 { // both attempts fail: dead-lettered
+		got := rc.next(t)
+		gotTrace, _ := traceparentOf(t, got)
+		require.Equal(t, tid, gotTrace, "the HTTP caller's trace")
+	}
+	e.settle()
+
+	down.Store(false)
+	replayClock.Set(eod)
+	replayed := rc.next(t)
+	gotTrace, _ := traceparentOf(t, replayed)
+	require.Equal(t, tid, gotTrace, "the end-of-day replay continues the trace")
+	names := map[string]bool{}
+	for _, s := range spans.of(tid) {
+		names[s.Name()] = true
+	}
+	require.True(t, names["POST /v1/events"], "the API's SERVER span: %v", names)
+	require.True(t, names["send DELIVERIES"], "%v", names)
 }

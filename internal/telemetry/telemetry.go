@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of Hookstream's spans.
@@ -42,10 +44,12 @@ var active atomic.Bool
 // Tracer returns Hookstream's tracer.
 func Tracer() trace.Tracer { return tracer }
 
-// Install makes tp the global tracer provider and turns span recording on.
+// Install makes tp the global tracer provider and turns span recording on
+// (off again for a trace/noop provider).
 func Install(tp trace.TracerProvider) {
 	otel.SetTracerProvider(tp)
-	active.Store(true)
+	_, isNoop := tp.(noop.TracerProvider)
+	active.Store(!isNoop)
 }
 
 // Active reports whether a tracer provider is installed.
@@ -124,7 +128,7 @@ func (h Header) Get(key string) string {
 	if v := nats.Header(h).Get(strings.ToLower(key)); v != "" {
 		return v
 	}
-	return nats.Header(h).Get(key)
+	return nats.Header(h).Get(textproto.CanonicalMIMEHeaderKey(key))
 }
 
 // Set implements propagation.TextMapCarrier.
