@@ -209,18 +209,17 @@ func (h *handler) handle(msg jetstream.Msg) {
 	}
 	h.full, h.thin = h.full[:0], h.thin[:0]
 	now := r.now().UTC()
-	var eventSeq uint64
-	if len(h.matches) >= r.refFanOut {
-		if md, err := msg.Metadata(); err == nil {
-			eventSeq = md.Sequence.Stream
-		}
+	var eventSeq uint64 // every delivery says where its event is (the delivery log shows it)
+	if md, err := msg.Metadata(); err == nil {
+		eventSeq = md.Sequence.Stream
 	}
+	byReference := eventSeq != 0 && len(h.matches) >= r.refFanOut
 	futures := make([]jetstream.PubAckFuture, 0, len(h.matches))
 	var active uint64 // deliveries to enabled webhooks; the rest are dead letters
 	for _, w := range h.matches {
 		var payload []byte
 		switch {
-		case eventSeq != 0 && w.Enabled:
+		case byReference && w.Enabled:
 			// A reference: the sender renders the event for the webhook.
 		case w.IncludePayload:
 			if len(h.full) == 0 {
@@ -235,10 +234,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 		}
 		d := schemas.Delivery{
 			ID: schemas.DeliveryID(ev.ID, w.ID), EventID: ev.ID, EventType: ev.Type,
-			TenantID: ev.TenantID, OrgID: ev.OrgID, WebhookID: w.ID, CreatedAt: now, Payload: payload,
-		}
-		if payload == nil {
-			d.EventSeq = eventSeq
+			TenantID: ev.TenantID, OrgID: ev.OrgID, WebhookID: w.ID, CreatedAt: now, Payload: payload, EventSeq: eventSeq,
 		}
 		out, err := deliveryMsg(&d, w, now)
 		if err != nil { // cannot happen for these field types

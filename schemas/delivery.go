@@ -32,12 +32,13 @@ type Delivery struct {
 	WaitingSince time.Time `json:"waiting_since,omitzero" msgpack:"waiting_since,omitempty"`
 	// History summarises the attempts of this round, oldest first.
 	History []AttemptSummary `json:"history,omitempty" msgpack:"history,omitempty"`
-	// Payload is the body to send. A large fan-out leaves it empty and
-	// refers to the event by its EVENTS sequence instead (EventSeq), so one
-	// event to a hundred webhooks is stored once; a sender renders it for
-	// the webhook (full or thin) when it sends, and inlines it in any retry
-	// or dead letter it writes.
-	Payload  []byte `json:"-" msgpack:"payload,omitempty"`
+	// Payload is the body to send. A large fan-out leaves it empty: a
+	// sender renders the event at EventSeq for the webhook (full or thin)
+	// when it sends, so one event to a hundred webhooks is stored once, and
+	// inlines it in any retry or dead letter it writes.
+	Payload []byte `json:"-" msgpack:"payload,omitempty"`
+	// EventSeq is the event's sequence in EVENTS (zero for Hookstream's own
+	// pings and tests).
 	EventSeq uint64 `json:"-" msgpack:"event_seq,omitempty"`
 }
 
@@ -85,6 +86,10 @@ type Attempt struct {
 	At       time.Time `json:"at" msgpack:"at"`
 	// Final is set on the attempt after which the delivery was dead-lettered.
 	Final bool `json:"final,omitempty" msgpack:"final,omitempty"`
+	// EventSeq locates the event in EVENTS, to show the body sent.
+	EventSeq uint64 `json:"-" msgpack:"event_seq,omitempty"`
+	// Encrypted says the body went out encrypted.
+	Encrypted bool `json:"encrypted,omitempty" msgpack:"encrypted,omitempty"`
 }
 
 // DeadLetter is a delivery that kept failing (or could not be sent: its
@@ -120,4 +125,16 @@ type AuditRecord struct {
 	// Count is how many items a run handled (replayed), when it is a run.
 	Count int       `json:"count,omitempty" msgpack:"count,omitempty"`
 	At    time.Time `json:"at" msgpack:"at"`
+}
+
+// DeliveryStats counts one sender's attempts for one tenant over an
+// interval, kept in the STATS stream for the console's live view.
+type DeliveryStats struct {
+	TenantID string    `json:"tenant_id" msgpack:"tenant_id"`
+	Start    time.Time `json:"start" msgpack:"start"`
+	Seconds  int       `json:"seconds" msgpack:"seconds"`
+	// Attempts by outcome class: 2xx, 3xx, 4xx, 5xx, error.
+	Attempts     map[string]uint64 `json:"attempts" msgpack:"attempts"`
+	Retried      uint64            `json:"retried" msgpack:"retried"`
+	DeadLettered uint64            `json:"dead_lettered" msgpack:"dead_lettered"`
 }

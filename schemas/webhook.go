@@ -136,9 +136,13 @@ func (w *Webhook) Matches(eventType, orgID string) bool {
 }
 
 // WebhookHealth is what the senders share about a webhook's recent outcomes
-// (KV webhook_health): since when every attempt has failed, if they do.
+// (KV webhook_health): since when every attempt has failed, if they do, and
+// whether a sender's circuit breaker holds its deliveries back.
 type WebhookHealth struct {
-	FailingSince time.Time `json:"failing_since" msgpack:"failing_since"`
+	FailingSince time.Time `json:"failing_since,omitzero" msgpack:"failing_since,omitempty"`
+	// CircuitOpenUntil is when the last circuit that opened lets a probe
+	// through; zero or past when no circuit is open.
+	CircuitOpenUntil time.Time `json:"circuit_open_until,omitzero" msgpack:"circuit_open_until,omitempty"`
 }
 
 // Tenant is one customer of the platform. Only the SHA-256 of its token is

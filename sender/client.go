@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,19 +150,7 @@ func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 		return Result{Outcome: schemas.OutcomeError, Error: "bad webhook URL"}
 	}
 	h := req.Header
-	for k, v := range wh.Headers {
-		h.Set(k, v)
-	}
-	h["Content-Type"] = []string{contentType}
-	if iv != "" {
-		h.Set(signature.IVHeader(signer.Preset()), iv)
-	}
-	if signer.Preset() == "trutac" {
-		h["Tt-Hook-Event"] = []string{d.EventType}
-	}
-	h["User-Agent"] = []string{"Hookstream/" + Version}
-	h["Webhook-Id"] = []string{d.ID}
-	h["Webhook-Event-Type"] = []string{d.EventType}
+	setHeaders(h, wh, d, signer.Preset(), contentType, iv)
 	if err := signer.Sign(h, d.ID, at, body, wh.ActiveSecrets(at)); err != nil {
 		return Result{Outcome: schemas.OutcomeError, Error: "sign: " + err.Error()}
 	}
@@ -215,6 +204,65 @@ func (c *Client) putScratch(sc *scratch) {
 func redactURL(u *url.URL) string {
 	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
 	return c.String()
+}
+
+// setHeaders sets every header of a delivery's request but the signature.
+func setHeaders(h http.Header, wh *schemas.Webhook, d *schemas.Delivery, preset, contentType, iv string) {
+	for k, v := range wh.Headers {
+		h.Set(k, v)
+	}
+	h["Content-Type"] = []string{contentType}
+	if iv != "" {
+		h.Set(signature.IVHeader(preset), iv)
+	}
+	if preset == "trutac" {
+		h["Tt-Hook-Event"] = []string{d.EventType}
+	}
+	h["User-Agent"] = []string{"Hookstream/" + Version}
+	h["Webhook-Id"] = []string{d.ID}
+	h["Webhook-Event-Type"] = []string{d.EventType}
+}
+
+// masked stands in for a secret value.
+const masked = "••••••"
+
+// RequestHeaders returns the headers of a request to wh for d sent at at, as
+// the delivery log shows them: exactly what Send sets, with the signature
+// values, the IV and the custom headers' values masked (they may hold
+// credentials).
+func RequestHeaders(wh *schemas.Webhook, d *schemas.Delivery, at time.Time, encrypted bool) (map[string]string, error) {
+	signer, err := signature.New(signature.Config(wh.Signature))
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	contentType, iv := "application/json", ""
+	if encrypted {
+		contentType, iv = "text/plain; charset=utf-8", masked
+	}
+	setHeaders(h, wh, d, signer.Preset(), contentType, iv)
+	before := make(map[string]bool, len(h))
+	for k := range h {
+		before[k] = true
+	}
+	if secrets := wh.ActiveSecrets(at); len(secrets) > 0 {
+		if err := signer.Sign(h, d.ID, at, nil, secrets); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[string]string, len(h)+1)
+	for k, v := range h {
+		switch {
+		case !before[k] && k != "Webhook-Id" && k != "Webhook-Timestamp":
+			out[k] = masked // a signature
+		case wh.Headers[k] != "":
+			out[k] = masked
+		default:
+			out[k] = strings.Join(v, ", ")
+		}
+	}
+	out["Traceparent"] = "(the trace of the event)"
+	return out, nil
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; zero when absent or

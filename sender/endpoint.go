@@ -114,12 +114,28 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 	return admitLater, now.Add(time.Second + jitter(time.Second))
 }
 
+// verdict is what done decided.
+type verdictOfDone struct {
+	next  *job      // the next queued delivery to attempt, holding the slot just freed
+	later []*job    // deliveries to send back, the circuit having just opened
+	at    time.Time // when to send them back for
+	// opened or closed report a change of the circuit (to share it).
+	opened, closed bool
+	until          time.Time // the end of the cooldown, when opened
+}
+
 // done records an attempt's outcome and returns the next queued delivery
-// to attempt (holding the slot just freed), if the circuit lets it, and
-// the deliveries to send back for later when the circuit has just opened.
-func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cfg BreakerConfig) (next *job, later []*job, at time.Time) {
+// to attempt, if the circuit lets it, or the deliveries to send back for
+// later when it does not.
+func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cfg BreakerConfig) (v verdictOfDone) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	wasClosed := e.state == closed
+	defer func() {
+		v.opened = wasClosed && e.state != closed
+		v.closed = !wasClosed && e.state == closed
+		v.until = e.openUntil
+	}()
 	e.inflight--
 	if e.latency == 0 {
 		e.latency = latency
@@ -140,16 +156,17 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cfg B
 		}
 	}
 	if e.state != closed {
-		later, e.queue = e.queue, nil
-		return nil, later, e.retryAt(now)
+		v.later, e.queue = e.queue, nil
+		v.at = e.retryAt(now)
+		return v
 	}
 	if len(e.queue) > 0 {
-		next = e.queue[0]
+		v.next = e.queue[0]
 		e.queue[0] = nil
 		e.queue = e.queue[1:]
 		e.inflight++
 	}
-	return next, nil, time.Time{}
+	return v
 }
 
 func (e *endpoint) trip(now time.Time) {

@@ -28,9 +28,9 @@ func TestEndpointCapQueueAndSendBack(t *testing.T) {
 	require.Equal(t, admitLater, adm, "queue full: back later")
 	require.True(t, at.Sub(now) >= time.Second, "at least a second later, so it waits as a scheduled message")
 
-	next, later, _ := e.done(false, time.Millisecond, now, cfg)
-	require.Same(t, jobs[2], next, "a finished attempt hands its slot to the next queued delivery")
-	require.Empty(t, later)
+	v := e.done(false, time.Millisecond, now, cfg)
+	require.Same(t, jobs[2], v.next, "a finished attempt hands its slot to the next queued delivery")
+	require.Empty(t, v.later)
 	require.Equal(t, 2, e.inflight)
 }
 
@@ -39,12 +39,11 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	cfg := BreakerConfig{Failures: 3, Cooldown: 10 * time.Second, MaxCooldown: 25 * time.Second}.withDefaults()
 	e := &endpoint{}
 	now := time.Unix(1000, 0)
-	attempt := func(failed bool) (next *job, later []*job) {
+	attempt := func(failed bool) {
 		t.Helper()
 		adm, _ := e.admit(&job{}, now, 10, 10)
 		require.Equal(t, admitNow, adm)
-		next, later, _ = e.done(failed, time.Millisecond, now, cfg)
-		return next, later
+		e.done(failed, time.Millisecond, now, cfg)
 	}
 	attempt(true)
 	attempt(true)
@@ -56,10 +55,11 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	// Three failures in a row open it, sending back what was queued.
 	e.queue = []*job{{}, {}}
 	e.inflight++ // the attempt whose outcome trips it
-	_, later, at := e.done(true, time.Millisecond, now, cfg)
+	v := e.done(true, time.Millisecond, now, cfg)
 	require.True(t, e.isOpen())
-	require.Len(t, later, 2)
-	require.True(t, !at.Before(now.Add(cfg.Cooldown)), "sent back to after the cooldown")
+	require.True(t, v.opened, "reported, to be shared")
+	require.Len(t, v.later, 2)
+	require.True(t, !v.at.Before(now.Add(cfg.Cooldown)), "sent back to after the cooldown")
 
 	adm, _ := e.admit(&job{}, now.Add(5*time.Second), 10, 10)
 	require.Equal(t, admitLater, adm, "open: nothing goes through")
@@ -83,7 +83,7 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	now = now.Add(26 * time.Second)
 	adm, _ = e.admit(&job{}, now, 10, 10)
 	require.Equal(t, admitNow, adm)
-	e.done(false, time.Millisecond, now, cfg)
+	require.True(t, e.done(false, time.Millisecond, now, cfg).closed)
 	require.False(t, e.isOpen(), "a successful probe closes it")
 }
 

@@ -60,12 +60,7 @@ func (h *health) succeeded(ctx context.Context, tenantID, webhookID string) {
 		return // known to be succeeding
 	}
 	h.remember(key, time.Time{})
-	if !ok {
-		if _, err := h.kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
-			return
-		}
-	}
-	_ = h.kv.Delete(ctx, key) // best effort: a stale entry only delays nothing
+	h.update(ctx, key, func(st *schemas.WebhookHealth) { st.FailingSince = time.Time{} })
 }
 
 // failed records a failed attempt at time at and reports since when the
@@ -85,8 +80,8 @@ func (h *health) failed(ctx context.Context, tenantID, webhookID string, at time
 	}
 	// Confirm with the shared state: another replica may have delivered
 	// since this one last looked.
-	shared, found := h.load(ctx, key)
-	if !found {
+	shared := h.load(ctx, key).FailingSince
+	if shared.IsZero() {
 		h.remember(key, h.start(ctx, key, at))
 		return at, false
 	}
@@ -97,31 +92,75 @@ func (h *health) failed(ctx context.Context, tenantID, webhookID string, at time
 // start returns the failing period's start, beginning one at at unless
 // another replica already has.
 func (h *health) start(ctx context.Context, key string, at time.Time) time.Time {
-	if since, found := h.load(ctx, key); found {
-		return since
-	}
-	raw, err := schemas.Marshal(nil, &schemas.WebhookHealth{FailingSince: at.UTC()})
-	if err == nil {
-		_, err = h.kv.Create(ctx, key, raw)
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		if since, found := h.load(ctx, key); found {
-			return since
+	since := at.UTC()
+	h.update(ctx, key, func(st *schemas.WebhookHealth) {
+		if st.FailingSince.IsZero() {
+			st.FailingSince = at.UTC()
 		}
-	}
-	return at.UTC()
+		since = st.FailingSince
+	})
+	return since
 }
 
-func (h *health) load(ctx context.Context, key string) (time.Time, bool) {
-	e, err := h.kv.Get(ctx, key)
-	if err != nil {
-		return time.Time{}, false
+// circuit shares that a sender's circuit for the webhook opened (until the
+// end of its cooldown) or closed, for the console.
+func (h *health) circuit(ctx context.Context, tenantID, webhookID string, open bool, until time.Time) {
+	if h.kv == nil {
+		return
 	}
+	h.update(ctx, healthKey(tenantID, webhookID), func(st *schemas.WebhookHealth) {
+		st.CircuitOpenUntil = time.Time{}
+		if open {
+			st.CircuitOpenUntil = until.UTC()
+		}
+	})
+}
+
+func (h *health) load(ctx context.Context, key string) schemas.WebhookHealth {
 	var st schemas.WebhookHealth
-	if schemas.Unmarshal(e.Value(), &st) != nil || st.FailingSince.IsZero() {
-		return time.Time{}, false
+	if e, err := h.kv.Get(ctx, key); err == nil {
+		_ = schemas.Unmarshal(e.Value(), &st)
 	}
-	return st.FailingSince, true
+	return st
+}
+
+// update applies fn to the shared record by compare-and-set, deleting it
+// when it becomes empty. It is best effort: a lost race is retried a few
+// times, an error gives up (the record only informs).
+func (h *health) update(ctx context.Context, key string, fn func(*schemas.WebhookHealth)) {
+	for range 3 {
+		var st schemas.WebhookHealth
+		var rev uint64
+		e, err := h.kv.Get(ctx, key)
+		switch {
+		case err == nil:
+			rev = e.Revision()
+			_ = schemas.Unmarshal(e.Value(), &st)
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return
+		}
+		before := st
+		fn(&st)
+		switch {
+		case st == before:
+			return
+		case st == (schemas.WebhookHealth{}):
+			err = h.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		default:
+			var raw []byte
+			if raw, err = schemas.Marshal(nil, &st); err != nil {
+				return
+			}
+			if rev == 0 {
+				_, err = h.kv.Create(ctx, key, raw)
+			} else {
+				_, err = h.kv.Update(ctx, key, raw, rev)
+			}
+		}
+		if err == nil {
+			return
+		}
+	}
 }
 
 // forget clears a webhook's failing period (it was disabled: re-enabling it

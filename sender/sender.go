@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,6 +88,9 @@ type Config struct {
 	// DisableAfter disables a webhook whose every attempt has failed for
 	// this long. Optional; zero never disables for failing.
 	DisableAfter time.Duration
+	// StatsInterval is how often the per-tenant counts of the console's
+	// live view are written. Optional; default StatsInterval.
+	StatsInterval time.Duration
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Optional; default time.Now.
@@ -129,6 +133,8 @@ type Sender struct {
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
+	tstats        tenantStats
+	statsInterval time.Duration
 	stopping      atomic.Bool
 	jobs          sync.Pool
 
@@ -183,6 +189,7 @@ func New(cfg Config) (*Sender, error) {
 		s.client = NewClient(ClientConfig{MaxConnsPerHost: s.workers})
 	}
 	s.health = newHealth(cfg.Health, cfg.DisableAfter)
+	s.statsInterval = cmp.Or(cfg.StatsInterval, StatsInterval)
 	s.payloads = newPayloads(s.js)
 	s.maxBroken = cfg.MaxBroken
 	if s.maxBroken <= 0 {
@@ -273,6 +280,11 @@ func (s *Sender) Run(ctx context.Context) error {
 		defer close(fetched)
 		s.fetch(it, work)
 	}()
+	stopStats, statsDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		s.writeStats(stopStats)
+	}()
 
 	<-ctx.Done()
 	s.stopping.Store(true)
@@ -280,6 +292,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	<-fetched
 	close(work)
 	workers.Wait()
+	close(stopStats)
+	<-statsDone
 	s.eps.each(func(_ string, e *endpoint) {
 		for _, j := range e.drain() {
 			_ = j.msg.Nak()
@@ -385,17 +399,20 @@ func (s *Sender) work(j *job) {
 			return
 		}
 		failed, latency := s.attempt(j)
-		next, later, at := j.ep.done(failed, latency, s.now(), s.breaker)
-		if len(later) > 0 {
+		v := j.ep.done(failed, latency, s.now(), s.breaker)
+		if len(v.later) > 0 || v.opened || v.closed {
 			ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-			for _, l := range later {
-				s.sendBack(ctx, l, at)
+			for _, l := range v.later {
+				s.sendBack(ctx, l, v.at)
 				s.freeJob(l)
+			}
+			if v.opened || v.closed {
+				s.health.circuit(ctx, j.d.TenantID, j.d.WebhookID, v.opened, v.until)
 			}
 			cancel()
 		}
 		s.freeJob(j)
-		j = next
+		j = v.next
 	}
 }
 
@@ -430,7 +447,10 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 	at := s.now().UTC()
 	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
-	s.byClass[classOf(&res)].Add(1)
+	class := classOf(&res)
+	s.byClass[class].Add(1)
+	tc := s.tstats.of(d.TenantID)
+	tc.byClass[class].Add(1)
 	s.latency.observe(res.Latency)
 	span.SetAttributes(telemetry.OutcomeKey.String(string(res.Outcome)))
 	if res.Outcome != schemas.OutcomeSuccess {
@@ -458,11 +478,14 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 	case clientError:
 		dl.Reason = fmt.Sprintf("%s: the webhook dead-letters client errors without retrying", res.Describe())
 		s.deadLetter(ctx, msg, md, dl)
+		tc.deadLetter.Add(1)
 	case exhausted:
 		dl.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, res.Describe())
 		s.deadLetter(ctx, msg, md, dl)
+		tc.deadLetter.Add(1)
 	case retry:
 		s.retry(ctx, msg, md, d, attempt, &res)
+		tc.retried.Add(1)
 	}
 	if since, disable := s.health.failed(ctx, d.TenantID, d.WebhookID, at); disable {
 		s.disable(ctx, wh, fmt.Sprintf("every attempt failed for %s", s.health.after), since)
@@ -624,7 +647,7 @@ func NewAttempt(d *schemas.Delivery, wh *schemas.Webhook, attempt int, at time.T
 	return schemas.Attempt{
 		DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType, TenantID: d.TenantID, WebhookID: d.WebhookID,
 		Attempt: attempt, URL: wh.URL, Outcome: res.Outcome, StatusCode: res.StatusCode, Latency: res.Latency,
-		Error: res.Error, Response: res.Response, At: at,
+		Error: res.Error, Response: res.Response, At: at, EventSeq: d.EventSeq, Encrypted: wh.Encrypted(),
 	}
 }
 

@@ -12,6 +12,7 @@
 //	DEADLETTERS  deadletters.<tenant>.<webhook>      limits, deliveries that kept failing, until replayed (7 days)
 //	QUARANTINE   quarantine.<stream>                 events that could not be decoded or validated
 //	AUDIT        audit.<tenant>.<webhook>            what Hookstream did on its own (disables, expiries, replay runs)
+//	STATS        stats.<tenant>                      per-tenant delivery counts every 10 s, an hour, for the live view
 //	KV webhooks        <tenant>.<webhook>            subscriptions, watched by router and senders
 //	KV tenants         <tenant>, token.<sha256>      tenants and their token hashes
 //	KV event_types     <type>                        event types added to the catalog at run time (JSON)

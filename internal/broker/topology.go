@@ -17,6 +17,7 @@ const (
 	StreamDeadLetters = "DEADLETTERS"
 	StreamQuarantine  = "QUARANTINE"
 	StreamAudit       = "AUDIT"
+	StreamStats       = "STATS"
 
 	ConsumerRouter = "router"
 	ConsumerSender = "sender"
@@ -37,6 +38,7 @@ const (
 	subjDeadLetters = "deadletters."
 	subjQuarantine  = "quarantine."
 	subjAudit       = "audit."
+	subjStats       = "stats."
 )
 
 // EventSubject is where events of a tenant and type are published.
@@ -82,6 +84,9 @@ func DeadLetterFilter(tenantID, webhookID string) string {
 
 // AllDeadLetters selects every dead letter.
 const AllDeadLetters = subjDeadLetters + ">"
+
+// StatsSubject is where senders write a tenant's delivery counts.
+func StatsSubject(tenantID string) string { return subjStats + tenantID }
 
 // AuditSubject is where records about a tenant's webhook are kept.
 func AuditSubject(tenantID, webhookID string) string {
@@ -199,6 +204,12 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Description: "deliveries that exhausted their attempts, waiting for a replay",
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
 			MaxAge: t.DeadLetterRetention + 24*time.Hour, Duplicates: t.DedupeWindow,
+		},
+		{
+			Name: StreamStats, Subjects: []string{subjStats + ">"},
+			Description: "per-tenant delivery counts, 10 s intervals, for the console's live view",
+			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
+			MaxAge: time.Hour,
 		},
 		{
 			Name: StreamAudit, Subjects: []string{subjAudit + ">"},

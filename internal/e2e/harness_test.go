@@ -83,7 +83,8 @@ func start(t *testing.T, opts options) *env {
 		Broker: e.b,
 		Roles:  opts.roles,
 		API:    api.Config{Addr: "127.0.0.1:0", AdminToken: adminToken},
-		Sender: sender.Config{Workers: 8, RetrySchedule: opts.schedule, DisableAfter: opts.disableAfter},
+		Sender: sender.Config{Workers: 8, RetrySchedule: opts.schedule, DisableAfter: opts.disableAfter,
+			StatsInterval: 50 * time.Millisecond},
 		Client: sender.ClientConfig{Timeout: 2 * time.Second},
 		Egress: egress.Policy{AllowLoopback: true},
 	}
