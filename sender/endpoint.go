@@ -53,6 +53,23 @@ type endpoint struct {
 	cooldown  time.Duration
 	openUntil time.Time
 	latency   time.Duration // moving average of its attempts' latency
+	// limit is how many attempts may be in flight now, at most the cap: it
+	// starts small, doubles with each round of successes and halves with a
+	// failure (like TCP's slow start),
+	// so a receiver that never answers holds few workers from its first
+	// burst on.
+	limit, streak int
+}
+
+// initialLimit is an endpoint's concurrency limit until it has succeeded.
+const initialLimit = 4
+
+// current is the concurrency limit now, within cap.
+func (e *endpoint) current(cap int) int {
+	if e.limit == 0 {
+		e.limit = initialLimit
+	}
+	return max(1, min(e.limit, cap))
 }
 
 // queueWait bounds how long a delivery may wait in an endpoint's queue (it
@@ -100,7 +117,7 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 		// A probe is in flight; wait for its verdict.
 		return admitLater, now.Add(jitter(e.cooldown))
 	}
-	if e.inflight < cap {
+	if e.inflight < e.current(cap) {
 		e.inflight++
 		return admitNow, time.Time{}
 	}
@@ -127,7 +144,7 @@ type verdictOfDone struct {
 // done records an attempt's outcome and returns the next queued delivery
 // to attempt, if the circuit lets it, or the deliveries to send back for
 // later when it does not.
-func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cfg BreakerConfig) (v verdictOfDone) {
+func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cap int, cfg BreakerConfig) (v verdictOfDone) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	wasClosed := e.state == closed
@@ -141,6 +158,12 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cfg B
 		e.latency = latency
 	} else {
 		e.latency += (latency - e.latency) / 8
+	}
+	limit := e.current(cap)
+	if failed {
+		e.limit, e.streak = max(1, limit/2), 0
+	} else if e.streak++; e.streak >= limit {
+		e.limit, e.streak = min(2*limit, cap), 0
 	}
 	switch {
 	case !failed:
@@ -160,7 +183,7 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cfg B
 		v.at = e.retryAt(now)
 		return v
 	}
-	if len(e.queue) > 0 {
+	if len(e.queue) > 0 && e.inflight < e.current(cap) {
 		v.next = e.queue[0]
 		e.queue[0] = nil
 		e.queue = e.queue[1:]

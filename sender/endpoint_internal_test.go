@@ -28,7 +28,7 @@ func TestEndpointCapQueueAndSendBack(t *testing.T) {
 	require.Equal(t, admitLater, adm, "queue full: back later")
 	require.True(t, at.Sub(now) >= time.Second, "at least a second later, so it waits as a scheduled message")
 
-	v := e.done(false, time.Millisecond, now, cfg)
+	v := e.done(false, time.Millisecond, now, 10, cfg)
 	require.Same(t, jobs[2], v.next, "a finished attempt hands its slot to the next queued delivery")
 	require.Empty(t, v.later)
 	require.Equal(t, 2, e.inflight)
@@ -43,7 +43,7 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 		t.Helper()
 		adm, _ := e.admit(&job{}, now, 10, 10)
 		require.Equal(t, admitNow, adm)
-		e.done(failed, time.Millisecond, now, cfg)
+		e.done(failed, time.Millisecond, now, 10, cfg)
 	}
 	attempt(true)
 	attempt(true)
@@ -55,7 +55,7 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	// Three failures in a row open it, sending back what was queued.
 	e.queue = []*job{{}, {}}
 	e.inflight++ // the attempt whose outcome trips it
-	v := e.done(true, time.Millisecond, now, cfg)
+	v := e.done(true, time.Millisecond, now, 10, cfg)
 	require.True(t, e.isOpen())
 	require.True(t, v.opened, "reported, to be shared")
 	require.Len(t, v.later, 2)
@@ -70,20 +70,20 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	require.Equal(t, admitNow, adm, "the probe")
 	adm, _ = e.admit(&job{}, now, 10, 10)
 	require.Equal(t, admitLater, adm, "one probe at a time")
-	e.done(true, time.Millisecond, now, cfg)
+	e.done(true, time.Millisecond, now, 10, cfg)
 	require.True(t, e.isOpen())
 	require.Equal(t, 20*time.Second, e.cooldown, "a failed probe doubles the cooldown")
 
 	now = now.Add(21 * time.Second)
 	adm, _ = e.admit(&job{}, now, 10, 10)
 	require.Equal(t, admitNow, adm)
-	e.done(true, time.Millisecond, now, cfg)
+	e.done(true, time.Millisecond, now, 10, cfg)
 	require.Equal(t, 25*time.Second, e.cooldown, "capped")
 
 	now = now.Add(26 * time.Second)
 	adm, _ = e.admit(&job{}, now, 10, 10)
 	require.Equal(t, admitNow, adm)
-	require.True(t, e.done(false, time.Millisecond, now, cfg).closed)
+	require.True(t, e.done(false, time.Millisecond, now, 10, cfg).closed)
 	require.False(t, e.isOpen(), "a successful probe closes it")
 }
 
@@ -94,4 +94,45 @@ func TestBreakerFailureIgnoresClientErrors(t *testing.T) {
 	require.True(t, breakerFailure(&Result{Outcome: "failed", StatusCode: 429}))
 	require.False(t, breakerFailure(&Result{Outcome: "failed", StatusCode: 400}), "the receiver is up")
 	require.False(t, breakerFailure(&Result{Outcome: "success", StatusCode: 200}))
+}
+
+// An endpoint starts with a few attempts in flight, doubles the limit with
+// each round of successes up to the cap, and halves it on a failure: a
+// receiver that never answers holds few workers from its first burst on.
+func TestConcurrencyLimitGrowsAndShrinks(t *testing.T) {
+	t.Parallel()
+	e := &endpoint{}
+	cfg := BreakerConfig{Failures: 100}.withDefaults()
+	now := time.Unix(1000, 0)
+	const cap = 32
+	fill := func() int {
+		n := 0
+		for {
+			adm, _ := e.admit(&job{}, now, cap, 1)
+			if adm != admitNow {
+				e.queue = nil
+				return n
+			}
+			n++
+		}
+	}
+	require.Equal(t, initialLimit, fill(), "a few at first")
+	for range initialLimit {
+		e.done(false, time.Millisecond, now, cap, cfg)
+	}
+	require.Equal(t, 2*initialLimit, fill(), "a round of successes doubles it")
+	for range 2 * initialLimit {
+		e.done(false, time.Millisecond, now, cap, cfg)
+	}
+	require.Equal(t, 16, fill())
+	for range 16 {
+		e.done(false, time.Millisecond, now, cap, cfg)
+	}
+	require.Equal(t, cap, fill(), "up to the cap")
+	for range cap {
+		e.done(false, time.Millisecond, now, cap, cfg)
+	}
+	require.Equal(t, cap, fill(), "never beyond")
+	e.done(true, time.Millisecond, now, cap, cfg)
+	require.Equal(t, cap/2, e.limit, "a failure halves it")
 }

@@ -133,6 +133,7 @@ type Sender struct {
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
+	handoffs      chan handoff // replaced messages awaiting their replacement's ack
 	tstats        tenantStats
 	statsInterval time.Duration
 	stopping      atomic.Bool
@@ -266,6 +267,12 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
+	s.handoffs = make(chan handoff, 4*s.workers)
+	confirmed := make(chan struct{})
+	go func() {
+		defer close(confirmed)
+		s.confirm(s.handoffs)
+	}()
 	work := make(chan *job)
 	var workers sync.WaitGroup
 	for range s.workers {
@@ -292,6 +299,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	<-fetched
 	close(work)
 	workers.Wait()
+	close(s.handoffs) // the fetcher and the workers are done writing
+	<-confirmed
 	close(stopStats)
 	<-statsDone
 	s.eps.each(func(_ string, e *endpoint) {
@@ -399,7 +408,7 @@ func (s *Sender) work(j *job) {
 			return
 		}
 		failed, latency := s.attempt(j)
-		v := j.ep.done(failed, latency, s.now(), s.breaker)
+		v := j.ep.done(failed, latency, s.now(), s.perEndpoint, s.breaker)
 		if len(v.later) > 0 || v.opened || v.closed {
 			ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 			for _, l := range v.later {
@@ -532,36 +541,65 @@ func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 	if next.WaitingSince.IsZero() {
 		next.WaitingSince = now.UTC()
 	}
-	if err := s.enqueue(ctx, &next, d.ID+":b:"+strconv.FormatUint(j.md.Sequence.Stream, 10)); err != nil {
-		s.logger.Warn("delivery not sent back; redelivering", "delivery_id", d.ID, "err", err)
-		_ = j.msg.NakWithDelay(time.Second)
-		return
-	}
+	s.enqueueThenAck(ctx, j.msg, &next, d.ID+":b:"+strconv.FormatUint(j.md.Sequence.Stream, 10), time.Second)
 	s.sentBack.Add(1)
-	if err := j.msg.DoubleAck(ctx); err != nil {
-		s.logger.Warn("ack after sending back", "delivery_id", d.ID, "err", err)
-	}
 }
 
-// enqueue stores d in DELIVERIES, due at d.NotBefore: a second or more away
-// it is a scheduled message outside the senders' filter (it holds no
-// consumer slot while it waits), sooner it is published at once and waits
-// inside the consumer.
-func (s *Sender) enqueue(ctx context.Context, d *schemas.Delivery, msgID string) error {
-	data, err := schemas.Marshal(nil, d)
+// enqueueThenAck stores next in DELIVERIES, due at next.NotBefore, and
+// acknowledges msg (the message it replaces) once the stream has it; if the
+// write fails msg is redelivered after nakDelay instead, so the delivery is
+// never lost. A delivery due a second or more away is a scheduled message
+// outside the senders' filter (it holds no consumer slot while it waits);
+// sooner, it is published at once and waits inside the consumer. msgID
+// deduplicates the write should msg be redelivered and handled again.
+//
+// The write is asynchronous: one goroutine (confirm) awaits the stream's
+// answers and acknowledges, so the caller — the fetcher, for deliveries
+// sent back — never waits a round trip.
+func (s *Sender) enqueueThenAck(ctx context.Context, msg jetstream.Msg, next *schemas.Delivery, msgID string, nakDelay time.Duration) {
+	data, err := schemas.Marshal(nil, next)
 	if err != nil {
-		return err
+		s.logger.ErrorContext(ctx, "encode delivery", "delivery_id", next.ID, "err", err)
+		_ = msg.NakWithDelay(nakDelay)
+		return
 	}
-	target := broker.DeliverySubject(d.TenantID, d.WebhookID)
+	target := broker.DeliverySubject(next.TenantID, next.WebhookID)
 	m := &nats.Msg{Subject: target, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
 	telemetry.Inject(ctx, m.Header) // the next attempt continues this trace
 	var opts []jetstream.PublishOpt
-	if d.NotBefore.Sub(s.now()) >= time.Second {
-		m.Subject = broker.RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
-		opts = append(opts, jetstream.WithScheduleAt(d.NotBefore), jetstream.WithScheduleTarget(target))
+	if next.NotBefore.Sub(s.now()) >= time.Second {
+		m.Subject = broker.RetrySubject(next.TenantID, next.WebhookID, schemas.SubjectToken(next.ID))
+		opts = append(opts, jetstream.WithScheduleAt(next.NotBefore), jetstream.WithScheduleTarget(target))
 	}
-	_, err = s.js.PublishMsg(ctx, m, opts...)
-	return err
+	f, err := s.js.PublishMsgAsync(m, opts...)
+	if err != nil {
+		s.logger.WarnContext(ctx, "delivery not stored; redelivering", "delivery_id", next.ID, "err", err)
+		_ = msg.NakWithDelay(nakDelay)
+		return
+	}
+	s.handoffs <- handoff{f: f, msg: msg, deliveryID: next.ID, nakDelay: nakDelay}
+}
+
+// handoff is a message replaced by a write still awaiting its ack.
+type handoff struct {
+	f          jetstream.PubAckFuture
+	msg        jetstream.Msg
+	deliveryID string
+	nakDelay   time.Duration
+}
+
+// confirm acknowledges each replaced message once its replacement is
+// stored, in order, until handoffs is closed.
+func (s *Sender) confirm(handoffs <-chan handoff) {
+	for h := range handoffs {
+		select {
+		case <-h.f.Ok():
+			_ = h.msg.Ack()
+		case err := <-h.f.Err():
+			s.logger.Warn("delivery not stored; redelivering", "delivery_id", h.deliveryID, "err", err)
+			_ = h.msg.NakWithDelay(h.nakDelay)
+		}
+	}
 }
 
 // verdict is what to do with a delivery after an attempt.
@@ -615,17 +653,8 @@ func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.Msg
 	next.NotBefore = s.now().Add(delay).UTC()
 	next.WaitingSince = time.Time{} // it was attempted
 	msgID := d.ID + ":a" + strconv.Itoa(attempt) + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
-	if err := s.enqueue(ctx, &next, msgID); err != nil {
-		s.logger.WarnContext(ctx, "retry not stored; redelivering", "delivery_id", d.ID, "err", err)
-		_ = msg.NakWithDelay(min(delay, 30*time.Second))
-		return
-	}
+	s.enqueueThenAck(ctx, msg, &next, msgID, min(delay, 30*time.Second))
 	s.retried.Add(1)
-	if err := msg.DoubleAck(ctx); err != nil {
-		// The retry is stored; at worst this message is redelivered and the
-		// receiver sees the same webhook-id once more.
-		s.logger.WarnContext(ctx, "ack after scheduling a retry", "delivery_id", d.ID, "err", err)
-	}
 }
 
 // backoff returns the wait before the retry that follows attempt (1-based),
