@@ -10,10 +10,20 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
+
+	"github.com/hookstream/hookstream/sender"
 )
 
 // Version is stamped at build time with -ldflags "-X ...cli.Version=v1.2.3".
 var Version = "dev"
+
+var senderVersion sync.Once
+
+// setSenderVersion puts Version in the senders' User-Agent, once: commands
+// running side by side in one process (tests) must not write it while a
+// sender reads it.
+func setSenderVersion() { senderVersion.Do(func() { sender.Version = Version }) }
 
 const usage = `hookstream - webhook delivery on NATS JetStream
 
@@ -27,6 +37,8 @@ Commands:
   sender       run a sender (deliveries to receivers) against external NATS
   scheduler    run the end-of-day replay of dead letters against external NATS
   nats         run an embedded NATS JetStream node (standalone or one of a cluster)
+  receive      a webhook receiver that prints (and verifies) what it gets, for trying things out
+  healthcheck  exit 0 if this container's role is healthy (the image's HEALTHCHECK)
   publish      publish one event (JSON from --data, --file or stdin)
   deadletters  list a tenant's dead letters, newest first
   replay       replay a tenant's dead letters now
@@ -56,6 +68,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		err = runPublish(ctx, rest, stdio)
 	case "nats":
 		err = runNATS(ctx, rest, stdio)
+	case "receive":
+		err = runReceive(ctx, rest, stdio)
+	case "healthcheck":
+		err = runHealthcheck(ctx, rest, stdio)
 	case "api", "router", "sender", "scheduler":
 		err = runRole(ctx, roleCommands[cmd], rest, stdio)
 	case "deadletters":
