@@ -32,6 +32,7 @@
 //	GET    /v1/openapi.json                   the OpenAPI description of these routes
 //	GET    /healthz                           the process is alive
 //	GET    /readyz                            JetStream answers
+//	GET    /console/                          the web console (public page; its API calls carry the tenant token)
 //
 // The routes are one table (routeTable); a test holds openapi.json to it.
 //

@@ -275,6 +275,8 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/readyz", access: public, h: s.readyz},
 		{method: "GET", path: "/v1/openapi.json", access: public, h: s.openAPI},
 		{method: "GET", path: "/metrics", access: public, h: s.serveMetrics},
+		{method: "GET", path: "/console", access: public, h: s.consoleRedirect},
+		{method: "GET", path: "/console/", access: public, h: s.console},
 		{method: "POST", path: "/v1/tenants", access: admin, h: s.createTenant},
 		{method: "GET", path: "/v1/event-types", access: tenant, t: s.listEventTypes},
 		{method: "POST", path: "/v1/event-types", access: admin, h: s.createEventType},

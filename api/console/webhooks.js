@@ -1,0 +1,283 @@
+// The webhooks list and one webhook's page.
+
+import {api, isAbort} from './api.js';
+import {h, fill} from './dom.js';
+import * as fmt from './format.js';
+import * as dialog from './dialog.js';
+import {attemptResult, errorText, outcomeBadge, setEnabled, showError, statusBadges} from './ui.js';
+import {deliveryLog} from './attempts.js';
+
+const enc = encodeURIComponent;
+
+// listView shows the tenant's webhooks with their state, success rate and
+// last attempt, refreshed every 10 s.
+export async function listView(view) {
+  const notice = h('div', {id: 'list-notice'});
+  const tbody = h('tbody');
+  const empty = h('p', {class: 'empty', hidden: true}, 'No webhooks yet. ',
+    h('a', {href: '#/webhooks/new'}, 'Create one'), ' to start receiving events.');
+  const table = h('table', {class: 'list webhooks', id: 'webhooks-table'},
+    h('caption', {class: 'sr-only'}, 'Webhooks, with their state and recent deliveries'),
+    h('thead', null, h('tr', null,
+      h('th', {scope: 'col'}, 'Name'), h('th', {scope: 'col'}, 'URL'), h('th', {scope: 'col'}, 'Events'),
+      h('th', {scope: 'col'}, 'Status'), h('th', {scope: 'col'}, 'Success rate'), h('th', {scope: 'col'}, 'Last attempt'),
+      h('th', {scope: 'col'}, h('span', {class: 'sr-only'}, 'Actions')))),
+    tbody);
+  const rows = new Map();
+
+  fill(view.main,
+    h('div', {class: 'page-head'}, h('h1', null, 'Webhooks'),
+      h('a', {href: '#/webhooks/new', class: 'button primary', id: 'new-webhook'}, 'New webhook')),
+    notice, empty, h('div', {class: 'table-wrap'}, table));
+
+  async function load() {
+    const {data} = await api('GET', '/v1/webhooks', undefined, {signal: view.signal});
+    data.sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+    empty.hidden = data.length > 0;
+    table.hidden = data.length === 0;
+    const seen = new Set();
+    for (const wh of data) {
+      seen.add(wh.id);
+      let row = rows.get(wh.id);
+      if (!row) {
+        row = webhookRow(wh, notice, load);
+        rows.set(wh.id, row);
+      }
+      row.update(wh);
+      tbody.append(row.tr); // keeps the order of data
+    }
+    for (const [id, row] of rows) {
+      if (!seen.has(id)) { row.tr.remove(); rows.delete(id); }
+    }
+    await Promise.all(data.map((wh) => api('GET', '/v1/webhooks/' + enc(wh.id) + '/stats', undefined, {signal: view.signal})
+      .then((st) => rows.get(wh.id) && rows.get(wh.id).stats(st))
+      .catch((err) => { if (!isAbort(err)) rows.get(wh.id) && rows.get(wh.id).statsError(err); })));
+  }
+  await load();
+  view.every(10000, load);
+}
+
+// webhookRow is one row of the list; update and stats refresh it in place,
+// so a refresh never moves the focus.
+function webhookRow(wh, notice, reload) {
+  const link = h('a', {href: '#/webhooks/' + enc(wh.id)});
+  const idText = h('span', {class: 'id'});
+  const url = h('span', {class: 'url'});
+  const events = h('span');
+  const status = h('div', {class: 'status'});
+  const rate = h('span', null, '…');
+  const last = h('span', null, '…');
+  const result = h('div', {class: 'inline-result', role: 'status'});
+  let current = wh;
+  let lastStats = null;
+  const test = h('button', {type: 'button', class: 'small', onclick: async () => {
+    test.disabled = true;
+    fill(result, h('span', {class: 'hint'}, 'Sending webhook.test…'));
+    try {
+      attemptResult(result, await api('POST', '/v1/webhooks/' + enc(current.id) + '/test', {}));
+    } catch (err) {
+      showError(result, err, 'Test failed');
+    } finally {
+      test.disabled = false;
+    }
+  }}, 'Test');
+  const toggle = h('button', {type: 'button', class: 'small', onclick: async () => {
+    toggle.disabled = true;
+    try {
+      current = await setEnabled(current, !current.enabled, notice);
+      row.update(current);
+      await reload();
+    } catch (err) {
+      showError(notice, err);
+    } finally {
+      toggle.disabled = false;
+    }
+  }});
+  const tr = h('tr', {'data-webhook-id': wh.id},
+    h('td', {'data-label': 'Name'}, link, idText),
+    h('td', {'data-label': 'URL'}, url),
+    h('td', {'data-label': 'Events'}, events),
+    h('td', {'data-label': 'Status'}, status),
+    h('td', {'data-label': 'Success rate'}, rate),
+    h('td', {'data-label': 'Last attempt'}, last),
+    h('td', {class: 'actions-cell'}, h('div', {class: 'row'}, test, toggle), result));
+  const row = {
+    tr,
+    update(w) {
+      current = w;
+      link.textContent = w.name || '(unnamed)';
+      idText.textContent = w.id;
+      url.textContent = w.url;
+      events.textContent = fmt.eventsText(w.events);
+      toggle.textContent = w.enabled ? 'Disable' : 'Enable';
+      test.setAttribute('aria-label', 'Send a test event to ' + (w.name || w.id));
+      toggle.setAttribute('aria-label', (w.enabled ? 'Disable ' : 'Enable ') + (w.name || w.id));
+      fill(status, statusBadges(w, lastStats));
+    },
+    stats(st) {
+      lastStats = st;
+      fill(status, statusBadges(current, st));
+      fill(rate, st.success_rate === null ? '—' : [fmt.percent(st.success_rate), h('span', {class: 'hint'}, ' of last ' + st.sampled)]);
+      const a = st.last_attempt;
+      fill(last, a ? [outcomeBadge(a.outcome), ' ', a.status_code ? String(a.status_code) + ' ' : '',
+        h('time', {datetime: a.at, title: fmt.time(a.at)}, fmt.ago(a.at))] : 'never');
+    },
+    statsError(err) {
+      rate.textContent = '?';
+      last.textContent = errorText(err);
+    },
+  };
+  return row;
+}
+
+// detailView shows one webhook: its settings, state, actions and delivery log.
+export async function detailView(view) {
+  const id = view.params[0];
+  let wh = await api('GET', '/v1/webhooks/' + enc(id), undefined, {signal: view.signal});
+  const title = h('h1');
+  const status = h('div', {class: 'status'});
+  const notice = h('div', {id: 'detail-notice'});
+  const result = h('div', {class: 'inline-result', role: 'status', id: 'test-result'});
+  const settings = h('dl', {class: 'settings'});
+  const health = h('dl', {class: 'settings'});
+  let stats = null;
+
+  const testBtn = h('button', {type: 'button', id: 'send-test', onclick: async () => {
+    testBtn.disabled = true;
+    fill(result, h('span', {class: 'hint'}, 'Sending webhook.test…'));
+    try {
+      attemptResult(result, await api('POST', '/v1/webhooks/' + enc(id) + '/test', {}));
+      log.refresh().catch(() => {});
+      loadStats();
+    } catch (err) {
+      showError(result, err, 'Test failed');
+    } finally {
+      testBtn.disabled = false;
+    }
+  }}, 'Send test event');
+  const toggle = h('button', {type: 'button', id: 'toggle-enabled', onclick: async () => {
+    toggle.disabled = true;
+    try {
+      wh = await setEnabled(wh, !wh.enabled, notice);
+      render();
+      loadStats();
+    } catch (err) {
+      showError(notice, err);
+    } finally {
+      toggle.disabled = false;
+    }
+  }});
+  const rotate = h('button', {type: 'button', id: 'rotate-secret', onclick: () => rotateSecret(wh).then((w) => { if (w) { wh = w; render(); } })}, 'Rotate secret');
+  const del = h('button', {type: 'button', class: 'danger', id: 'delete-webhook', onclick: async () => {
+    const ok = await dialog.confirm('Delete webhook?',
+      'Delete "' + (wh.name || wh.id) + '" (' + wh.url + ')? It stops receiving events at once. Its dead letters are kept, but cannot be replayed.',
+      'Delete webhook', true);
+    if (!ok) return;
+    try {
+      await api('DELETE', '/v1/webhooks/' + enc(id));
+      location.hash = '#/webhooks';
+    } catch (err) {
+      showError(notice, err);
+    }
+  }}, 'Delete');
+
+  function render() {
+    title.textContent = wh.name || '(unnamed webhook)';
+    toggle.textContent = wh.enabled ? 'Disable' : 'Enable';
+    fill(status, statusBadges(wh, stats));
+    const headers = Object.keys(wh.headers || {});
+    const rows = [
+      ['ID', h('code', null, wh.id)],
+      ['URL', h('span', {class: 'url'}, wh.url)],
+      ['Events', fmt.eventsText(wh.events)],
+      ['Organisations', wh.org_ids && wh.org_ids.length ? wh.org_ids.join(', ') : 'all'],
+      ['Signature', fmt.signatureText(wh.signature)],
+      ['Secret', wh.previous_secret_expires_at ?
+        ['rotated; the previous secret keeps signing until ', h('time', {datetime: wh.previous_secret_expires_at}, fmt.time(wh.previous_secret_expires_at)),
+          ' (' + fmt.ago(wh.previous_secret_expires_at) + ')'] : 'one secret signs'],
+      ['Encryption', wh.encrypted ? 'AES-256-GCM (key set)' : 'off'],
+      ['Payload', wh.include_payload ? 'full event' : 'thin event (no data)'],
+      ['Custom headers', headers.length ? headers.map((k) => k + ': ••••••').join(', ') : 'none'],
+      ['4xx answers', wh.dead_letter_client_errors ? 'dead-lettered at once' : 'retried like 5xx'],
+      ['Created', fmt.time(wh.created_at)],
+    ];
+    fill(settings, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
+  }
+
+  function renderStats() {
+    if (!stats) return;
+    fill(status, statusBadges(wh, stats));
+    const a = stats.last_attempt;
+    const rows = [
+      ['Success rate', stats.success_rate === null ? 'no attempts yet' : fmt.percent(stats.success_rate) + ' of the last ' + stats.sampled + ' attempts'],
+      ['Last attempt', a ? [outcomeBadge(a.outcome), ' ', a.status_code ? 'HTTP ' + a.status_code + ', ' : '', a.event_type + ', ',
+        h('time', {datetime: a.at, title: fmt.time(a.at)}, fmt.ago(a.at))] : 'never'],
+      ['Failing since', stats.failing_since ? fmt.time(stats.failing_since) : '—'],
+      ['Circuit', stats.circuit_open_until ? 'open until ' + fmt.time(stats.circuit_open_until) + ': deliveries are held back, not attempted' : 'closed'],
+      ['Dead letters', stats.dead_letters ? h('a', {href: '#/dead-letters?webhook=' + enc(id)}, fmt.plural(stats.dead_letters, 'waiting', 'waiting')) : 'none'],
+    ];
+    fill(health, rows.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
+  }
+
+  async function loadStats() {
+    try {
+      stats = await api('GET', '/v1/webhooks/' + enc(id) + '/stats', undefined, {signal: view.signal});
+      renderStats();
+    } catch (err) {
+      if (isAbort(err)) return;
+      fill(health, h('dd', {class: 'error-text'}, errorText(err)));
+    }
+  }
+
+  const logSection = h('section', {'aria-labelledby': 'log-title', class: 'card'});
+  const log = deliveryLog(logSection, id, view);
+  fill(view.main,
+    h('p', {class: 'crumbs'}, h('a', {href: '#/webhooks'}, '← All webhooks')),
+    h('div', {class: 'page-head'}, title, status),
+    h('div', {class: 'row wrap toolbar'}, testBtn,
+      h('a', {class: 'button', href: '#/webhooks/' + enc(id) + '/edit', id: 'edit-webhook'}, 'Edit'), rotate, toggle, del),
+    result, notice,
+    h('div', {class: 'two-col'},
+      h('section', {class: 'card', 'aria-labelledby': 'settings-title'}, h('h2', {id: 'settings-title'}, 'Settings'), settings),
+      h('section', {class: 'card', 'aria-labelledby': 'health-title'}, h('h2', {id: 'health-title'}, 'Health'), health)),
+    logSection);
+  render();
+  await Promise.all([loadStats(), log.load()]);
+  view.every(10000, loadStats);
+}
+
+// rotateSecret asks for a grace period, rotates, and shows the new secret
+// once. It returns the updated webhook, or undefined when cancelled.
+function rotateSecret(wh) {
+  let updated;
+  return dialog.open('Rotate the signing secret', (close, body) => {
+    const select = h('select', {id: 'grace-period'},
+      h('option', {value: '0s'}, 'none: the old secret stops at once'),
+      h('option', {value: '1h'}, '1 hour'),
+      h('option', {value: '24h', selected: true}, '24 hours (default)'),
+      h('option', {value: '72h'}, '3 days'),
+      h('option', {value: '168h'}, '7 days (the longest)'));
+    const status = h('p', {role: 'status'});
+    const go = h('button', {type: 'button', class: 'primary', id: 'confirm-rotate', onclick: async () => {
+      go.disabled = true;
+      try {
+        updated = await api('POST', '/v1/webhooks/' + enc(wh.id) + '/rotate-secret', {grace_period: select.value});
+        const why = updated.previous_secret_expires_at ?
+          'This is the new secret. The previous one keeps signing beside it until ' + fmt.time(updated.previous_secret_expires_at) + ', so update your receiver before then.' :
+          'This is the new secret; the previous one no longer signs.';
+        fill(body, dialog.secretView(updated.secret, why, close));
+        body.querySelector('button.primary').focus();
+      } catch (err) {
+        go.disabled = false;
+        showError(status, err);
+      }
+    }}, 'Rotate secret');
+    return [
+      h('p', null, 'A new secret signs every delivery from now on. During the grace period the old one signs too ',
+        '(Standard Webhooks sends both signatures; the other presets sign with the new one, and receivers accept either).'),
+      h('div', {class: 'field'}, h('label', {for: 'grace-period'}, 'Grace period'), select),
+      status,
+      h('div', {class: 'actions'}, h('button', {type: 'button', onclick: () => close()}, 'Cancel'), go),
+    ];
+  }).then(() => updated);
+}
