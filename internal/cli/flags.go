@@ -73,6 +73,17 @@ func (f *flags) boolean(p *bool, name, env string, def bool, usage string) {
 	f.BoolVar(p, name, def, envHelp(env, usage))
 }
 
+// isSet reports whether the flag name was given on the command line or
+// through its environment variable env.
+func (f *flags) isSet(name, env string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	if _, ok := os.LookupEnv(env); ok && env != "" {
+		set = true
+	}
+	return set
+}
+
 // parse parses args. Its errors are flag.ErrHelp, errUsage (the flag
 // package has printed why) or a *usageError for Main to print.
 func (f *flags) parse(args []string) error {

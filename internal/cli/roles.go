@@ -307,7 +307,7 @@ func runRole(ctx context.Context, rc roleCommand, args []string, stdio IO) error
 	}
 	defer b.Close()
 	cfg.Broker = b
-	sender.Version = Version
+	setSenderVersion()
 	p, err := pipeline.New(cfg)
 	if err != nil {
 		return err
