@@ -166,6 +166,26 @@ func TestConsole(t *testing.T) {
 	require.Equal(t, "rotate-secret", b.str(`document.activeElement.id`), "focus returns to the button that opened the dialog")
 	b.poll(`document.querySelector('main dl.settings').textContent.includes('previous secret keeps signing until')`)
 
+	// Edit: the form comes filled in; a new name and preset are saved.
+	b.click("#edit-webhook")
+	b.waitVisible("#webhook-form #wh-name")
+	require.Equal(t, "HR app <b>prod</b>", b.str(`document.querySelector('#wh-name').value`))
+	require.True(t, b.boolean(`document.querySelector('input[value="sync.*"]').checked && document.querySelector('input[value="sync.started"]').disabled`))
+	require.Equal(t, "key-of-the-receiver", b.str(`document.querySelector(".header-row input[aria-label='Header value']").value`))
+	b.setValue("#wh-name", "HR app (tartan)")
+	b.setValue("#wh-preset", "tartan")
+	b.click(`input[value="employee.created"]`)
+	b.shot("edit-webhook")
+	b.click("#save-webhook")
+	b.poll(`location.hash === '#/webhooks/` + whID + `' && document.querySelector('main h1').textContent === 'HR app (tartan)'`)
+	var edited struct {
+		Events    []string          `json:"events"`
+		Signature map[string]string `json:"signature"`
+	}
+	require.Equal(t, http.StatusOK, d.call(t, http.MethodGet, "/v1/webhooks/"+whID, nil, &edited))
+	require.Equal(t, []string{"employee.created", "sync.*"}, edited.Events)
+	require.Equal(t, map[string]string{"preset": "tartan"}, edited.Signature)
+
 	// A name that looks like HTML is shown as text; deleting asks first.
 	var evil struct{ ID string }
 	require.Equal(t, http.StatusCreated, d.call(t, http.MethodPost, "/v1/webhooks", map[string]any{
