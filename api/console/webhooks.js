@@ -44,11 +44,14 @@ export async function listView(view) {
         rows.set(wh.id, row);
       }
       row.update(wh);
-      tbody.append(row.tr); // keeps the order of data
     }
     for (const [id, row] of rows) {
       if (!seen.has(id)) { row.tr.remove(); rows.delete(id); }
     }
+    // Put rows in order only when it changed: moving a row would take the
+    // focus from a button in it.
+    const want = data.map((wh) => rows.get(wh.id).tr);
+    if (want.some((tr, i) => tbody.children[i] !== tr)) tbody.replaceChildren(...want);
     await Promise.all(data.map((wh) => api('GET', '/v1/webhooks/' + enc(wh.id) + '/stats', undefined, {signal: view.signal})
       .then((st) => rows.get(wh.id) && rows.get(wh.id).stats(st))
       .catch((err) => { if (!isAbort(err)) rows.get(wh.id) && rows.get(wh.id).statsError(err); })));

@@ -177,7 +177,9 @@ func TestConsole(t *testing.T) {
 	b.click(`input[value="employee.created"]`)
 	b.shot("edit-webhook")
 	b.click("#save-webhook")
-	b.poll(`location.hash === '#/webhooks/` + whID + `' && document.querySelector('main h1').textContent === 'HR app (tartan)'`)
+	b.poll(`location.hash === '#/webhooks/` + whID + `' || (document.querySelector('#form-error') || {}).textContent`)
+	require.Equal(t, "#/webhooks/"+whID, b.str(`location.hash`), b.str(`(document.querySelector('#form-error') || {}).textContent || ''`))
+	b.poll(`document.querySelector('main h1').textContent === 'HR app (tartan)'`)
 	var edited struct {
 		Events    []string          `json:"events"`
 		Signature map[string]string `json:"signature"`

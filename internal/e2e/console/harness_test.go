@@ -235,6 +235,7 @@ type browser struct {
 	ctx   context.Context
 	shots string
 	n     int
+	w, h  int // the viewport
 
 	mu     sync.Mutex
 	errors []string // uncaught exceptions, console errors, CSP violations
@@ -263,7 +264,7 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
-	b := &browser{t: t, ctx: ctx, shots: shots}
+	b := &browser{t: t, ctx: ctx, shots: shots, w: width, h: height}
 	// The first call starts the browser: no timeout on it, or the timeout
 	// would end the browser.
 	messages := chromedp.Console(ctx)
@@ -376,6 +377,9 @@ func (b *browser) poll(js string) {
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	png := value(b, chromedp.FullScreenshot(100))
+	// The capture grows the viewport to the page for a moment; wait until it
+	// is back, or a click that follows could aim outside it.
+	b.poll(fmt.Sprintf(`window.innerWidth === %d && window.innerHeight === %d`, b.w, b.h))
 	b.n++
 	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, name))
 	require.NoError(b.t, os.WriteFile(path, png, 0o644))
