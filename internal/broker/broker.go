@@ -29,7 +29,18 @@ type Config struct {
 	CreateOnly bool
 	// Logger receives connection events. Optional; default slog.Default().
 	Logger *slog.Logger
+	// PublishAsyncTimeout bounds the wait for the ack of an asynchronous
+	// publish. Optional; default DefaultPublishAsyncTimeout.
+	PublishAsyncTimeout time.Duration
 }
+
+// DefaultPublishAsyncTimeout is how long an asynchronous publish waits for
+// its ack before it fails with jetstream.ErrAsyncPublishTimeout. Without a
+// bound, a publish whose stream leader stopped before answering would wait
+// forever (the connection, to another node, stays up, so nats.go never
+// fails it), and so would whatever waits for it: the router's
+// acknowledgement of an event, a sender's of a retry, a producer's batch.
+const DefaultPublishAsyncTimeout = 10 * time.Second
 
 // Broker is a connection to JetStream with the topology ensured and the KV
 // buckets bound.
@@ -65,6 +76,16 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		// Asynchronous errors (a slow consumer, a write to a broken
+		// connection) go to the logger: nats.go's default prints them as
+		// bare lines on stderr, outside the log format.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				logger.Warn("nats async error", "err", err, "subject", sub.Subject)
+				return
+			}
+			logger.Warn("nats async error", "err", err)
+		}),
 	}
 	url := cfg.URLs
 	if cfg.Server != nil {
@@ -78,7 +99,12 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	asyncTimeout := cfg.PublishAsyncTimeout
+	if asyncTimeout <= 0 {
+		asyncTimeout = DefaultPublishAsyncTimeout
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(asyncTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("broker: jetstream: %w", err)

@@ -1,10 +1,15 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -37,4 +42,79 @@ func TestCreateOnlyLeavesTheTopologyAlone(t *testing.T) {
 
 	require.NoError(t, broker.Ensure(ctx, role.JS, broker.Topology{}))
 	require.Equal(t, 8*24*time.Hour, maxAge(), "Ensure applies the topology it is given")
+}
+
+// Asynchronous connection errors go to the logger, in its format, not as
+// bare lines on stderr.
+func TestAsyncErrorsAreLogged(t *testing.T) {
+	t.Parallel()
+	srv := brokertest.Server(t, "")
+	var logs lockedBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Open(ctx, broker.Config{URLs: srv.ClientURL(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	require.NoError(t, err)
+	defer b.Close()
+
+	release := make(chan struct{})
+	sub, err := b.Conn.Subscribe("slow", func(*nats.Msg) { <-release })
+	require.NoError(t, err)
+	require.NoError(t, sub.SetPendingLimits(1, -1))
+	for range 10 {
+		require.NoError(t, b.Conn.Publish("slow", []byte("x")))
+	}
+	require.NoError(t, b.Conn.Flush())
+	require.Eventually(t, func() bool {
+		return bytes.Contains(logs.Bytes(), []byte(`"msg":"nats async error","err":"nats: slow consumer, messages dropped","subject":"slow"`))
+	}, 10*time.Second, 10*time.Millisecond, "logged: %s", logs.Bytes())
+	close(release)
+	require.NoError(t, sub.Unsubscribe())
+}
+
+// An asynchronous publish that nobody answers fails after the timeout
+// instead of waiting forever: a stream leader that stops before answering
+// must not wedge whoever waits for the ack.
+func TestAsyncPublishWithoutAnAckTimesOut(t *testing.T) {
+	t.Parallel()
+	srv := brokertest.Server(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Open(ctx, broker.Config{URLs: srv.ClientURL(), PublishAsyncTimeout: 100 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer b.Close()
+
+	// A plain subscriber that never replies: the publish gets no ack, as
+	// when a leader dies with it in flight.
+	sub, err := b.Conn.SubscribeSync("silent")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, sub.Unsubscribe()) }()
+	f, err := b.JS.PublishMsgAsync(&nats.Msg{Subject: "silent", Data: []byte("x")})
+	require.NoError(t, err)
+	select {
+	case <-f.Ok():
+		t.Fatal("acknowledged by nobody")
+	case err := <-f.Err():
+		require.ErrorIs(t, err, jetstream.ErrAsyncPublishTimeout)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publish still waits for its ack")
+	}
+	require.Zero(t, b.JS.PublishAsyncPending(), "and no longer counts against the pending limit")
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }

@@ -12,7 +12,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/schemas"
@@ -38,13 +41,72 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
-// waitFor waits for ch to close, at most d.
-func waitFor(t *testing.T, ch <-chan struct{}, d time.Duration, format string, args ...any) {
+// waitFor waits for ch to close, at most d. On a timeout it fails with
+// what, and the states (called then, not now).
+func waitFor(t *testing.T, ch <-chan struct{}, d time.Duration, what string, states ...func() string) {
 	t.Helper()
 	select {
 	case <-ch:
 	case <-time.After(d):
-		t.Fatalf("waited %s: "+format, append([]any{d}, args...)...)
+		var b strings.Builder
+		for _, state := range states {
+			b.WriteString("\n")
+			b.WriteString(state())
+		}
+		t.Fatalf("waited %s: %s%s", d, what, b.String())
+	}
+}
+
+// stacks returns the stacks of the goroutines running Hookstream code,
+// for a test that timed out or a pipeline that did not stop.
+func stacks() string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out strings.Builder
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "hookstream/hookstream/") && !strings.Contains(g, "internal/faults.stacks") {
+			out.WriteString(g)
+			out.WriteString("\n\n")
+		}
+	}
+	return out.String()
+}
+
+// brokerState describes the consumers' progress and the components'
+// counters, for a test that timed out.
+func brokerState(b *broker.Broker, p *pipeline.Pipeline) func() string {
+	return func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var out strings.Builder
+		for stream, consumer := range map[string]string{broker.StreamEvents: broker.ConsumerRouter, broker.StreamDeliveries: broker.ConsumerSender} {
+			c, err := b.JS.Consumer(ctx, stream, consumer)
+			if err != nil {
+				fmt.Fprintf(&out, "consumer %s: %v\n", consumer, err)
+				continue
+			}
+			ci, err := c.Info(ctx)
+			if err != nil {
+				fmt.Fprintf(&out, "consumer %s: %v\n", consumer, err)
+				continue
+			}
+			leader := "-"
+			if ci.Cluster != nil {
+				leader = ci.Cluster.Leader
+			}
+			fmt.Fprintf(&out, "consumer %s: pending %d, ack pending %d, redelivered %d, waiting %d, leader %s\n",
+				consumer, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, leader)
+		}
+		if p != nil {
+			if p.Router != nil {
+				fmt.Fprintf(&out, "router %+v\n", p.Router.Stats())
+			}
+			if p.Sender != nil {
+				fmt.Fprintf(&out, "sender %+v\n", p.Sender.Stats())
+			}
+			fmt.Fprintf(&out, "producer %+v\n", p.Producer.Stats())
+		}
+		return out.String()
 	}
 }
 
@@ -61,6 +123,9 @@ type receiver struct {
 	undecoded  int      // requests without an event id
 	mismatches []string // keys whose repeat carried another webhook-id
 	waiters    []waiter
+	gate       chan struct{} // when set, requests wait for it to close
+	held       int           // requests waiting at the gate
+	holders    []waiter      // on held
 }
 
 type waiter struct {
@@ -83,6 +148,14 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.Unmarshal(body, &ev)
 	rc.record(r.URL.Path, ev.ID, r.Header.Get("webhook-id"))
+	if gate := rc.enterGate(); gate != nil {
+		defer rc.leaveGate()
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if rc.delay > 0 {
 		timer := time.NewTimer(rc.delay) // a slow receiver, not a test waiting
 		defer timer.Stop()
@@ -111,8 +184,54 @@ func (rc *receiver) record(path, eventID, webhookID string) {
 		return
 	}
 	rc.first[key] = webhookID
-	n := len(rc.first)
-	rc.waiters = slices.DeleteFunc(rc.waiters, func(w waiter) bool {
+	rc.waiters = notify(rc.waiters, len(rc.first))
+}
+
+// pause makes requests wait (received and recorded, but not answered)
+// until resume.
+func (rc *receiver) pause() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.gate = make(chan struct{})
+}
+
+// resume answers the requests waiting since pause, and those after.
+func (rc *receiver) resume() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.gate != nil {
+		close(rc.gate)
+		rc.gate = nil
+	}
+}
+
+func (rc *receiver) enterGate() chan struct{} {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.gate == nil {
+		return nil
+	}
+	rc.held++
+	rc.holders = notify(rc.holders, rc.held)
+	return rc.gate
+}
+
+func (rc *receiver) leaveGate() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.held--
+}
+
+// holding is closed once n requests wait unanswered at the same time.
+func (rc *receiver) holding(n int) <-chan struct{} {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return wait(&rc.holders, rc.held, n)
+}
+
+// notify closes the waiters whose count n has reached and returns the others.
+func notify(ws []waiter, n int) []waiter {
+	return slices.DeleteFunc(ws, func(w waiter) bool {
 		if n >= w.n {
 			close(w.ch)
 			return true
@@ -121,17 +240,22 @@ func (rc *receiver) record(path, eventID, webhookID string) {
 	})
 }
 
+// wait returns a channel closed once the count, now have, reaches n.
+func wait(ws *[]waiter, have, n int) <-chan struct{} {
+	ch := make(chan struct{})
+	if have >= n {
+		close(ch)
+	} else {
+		*ws = append(*ws, waiter{n: n, ch: ch})
+	}
+	return ch
+}
+
 // reached is closed once n distinct (webhook, event) pairs have arrived.
 func (rc *receiver) reached(n int) <-chan struct{} {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	ch := make(chan struct{})
-	if len(rc.first) >= n {
-		close(ch)
-	} else {
-		rc.waiters = append(rc.waiters, waiter{n: n, ch: ch})
-	}
-	return ch
+	return wait(&rc.waiters, len(rc.first), n)
 }
 
 // report is what a receiver got.
@@ -147,25 +271,35 @@ func (rc *receiver) report() report {
 		Undecoded: rc.undecoded, Mismatches: slices.Clone(rc.mismatches)}
 }
 
-// got reports whether the webhook at path received the event.
-func (rc *receiver) got(path, eventID string) bool {
+// String describes what the receiver got.
+func (rc *receiver) String() string { return fmt.Sprintf("receiver: %+v", rc.report()) }
+
+// webhookID returns the webhook-id the first delivery of an event to the
+// webhook at path carried, and whether there was one.
+func (rc *receiver) webhookID(path, eventID string) (string, bool) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	_, ok := rc.first[path+" "+eventID]
-	return ok
+	id, ok := rc.first[path+" "+eventID]
+	return id, ok
 }
 
-// requireAll checks that the webhook at path received every event of evs
-// and that every repeat carried the webhook-id of the first delivery.
-func (rc *receiver) requireAll(t *testing.T, path string, evs []schemas.Event) {
+// requireAll checks that the webhook wh, at path, received every event of
+// evs under the webhook-id <event id>:<webhook id>, and that every repeat
+// carried the webhook-id of the first delivery.
+func (rc *receiver) requireAll(t *testing.T, path, wh string, evs []schemas.Event) {
 	t.Helper()
-	var missing []string
+	var missing, wrong []string
 	for i := range evs {
-		if !rc.got(path, evs[i].ID) {
+		id, ok := rc.webhookID(path, evs[i].ID)
+		switch {
+		case !ok:
 			missing = append(missing, evs[i].ID)
+		case id != schemas.DeliveryID(evs[i].ID, wh):
+			wrong = append(wrong, id)
 		}
 	}
 	require.Empty(t, missing, "%d events never reached %s", len(missing), path)
+	require.Empty(t, wrong, "deliveries to %s with an unexpected webhook-id", path)
 	rep := rc.report()
 	require.Empty(t, rep.Mismatches, "a repeated delivery carried another webhook-id")
 	require.Zero(t, rep.Undecoded, "requests without an event id")
@@ -181,35 +315,34 @@ func newEvents(n int) []schemas.Event {
 	return evs
 }
 
-// published is the outcome of publish.
-type published struct {
-	retried []error // publishes that failed and were made again
-	err     error   // the last error, when publishing gave up
-}
-
 // publish publishes evs in chunks with producer.PublishBatch. A chunk that
 // fails is published again until it is stored (the events keep their ids,
 // so what was already stored comes back as a duplicate, not a second
 // delivery), for at most three minutes. before, when set, is called before
-// each chunk with how many events are stored so far. It does not touch t,
-// so it may run in a goroutine of its own.
-func publish(p *producer.Producer, evs []schemas.Event, chunk int, before func(stored int)) published {
+// each chunk with how many events are stored so far, and may wait until ctx
+// is done. publish does not touch t, so it may run in a goroutine of its
+// own.
+func publish(ctx context.Context, p *producer.Producer, evs []schemas.Event, chunk int, before func(ctx context.Context, stored int)) published {
 	var res published
 	deadline := time.Now().Add(3 * time.Minute)
 	for i := 0; i < len(evs); i += chunk {
 		if before != nil {
-			before(i)
+			before(ctx, i)
 		}
 		part := evs[i:min(i+chunk, len(evs))]
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			_, err := p.PublishBatch(ctx, part)
+			if ctx.Err() != nil {
+				res.err = fmt.Errorf("stopped after %d events: %w", i, ctx.Err())
+				return res
+			}
+			pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			_, err := p.PublishBatch(pctx, part)
 			cancel()
 			if err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				res.err = fmt.Errorf("still failing to publish after 3 minutes: %w", err)
+				res.err = fmt.Errorf("still failing to publish after 3 minutes, at event %d: %w", i, err)
 				return res
 			}
 			res.retried = append(res.retried, err)
@@ -218,24 +351,44 @@ func publish(p *producer.Producer, evs []schemas.Event, chunk int, before func(s
 	return res
 }
 
-// publishAsync runs publish in a goroutine; the outcome arrives on the
-// channel.
-func publishAsync(p *producer.Producer, evs []schemas.Event, chunk int, before func(stored int)) <-chan published {
+// published is the outcome of publish.
+type published struct {
+	retried []error // publishes that failed and were made again
+	err     error   // why publishing stopped short
+}
+
+// publishAsync runs publish in a goroutine until it ends or the test does;
+// the outcome arrives on the channel.
+func publishAsync(t *testing.T, p *producer.Producer, evs []schemas.Event, chunk int, before func(ctx context.Context, stored int)) <-chan published {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan published, 1)
-	go func() { done <- publish(p, evs, chunk, before) }()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- publish(ctx, p, evs, chunk, before)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-finished
+	})
 	return done
 }
 
 // waitPublished waits for publishAsync's outcome and requires that every
 // event was stored.
-func waitPublished(t *testing.T, done <-chan published) published {
+func waitPublished(t *testing.T, done <-chan published, states ...func() string) published {
 	t.Helper()
 	select {
 	case res := <-done:
 		require.NoError(t, res.err)
 		return res
 	case <-time.After(4 * time.Minute):
-		t.Fatal("publishing did not end")
+		var b strings.Builder
+		for _, state := range states {
+			b.WriteString("\n")
+			b.WriteString(state())
+		}
+		t.Fatalf("publishing did not end in 4 minutes%s", b.String())
 	}
 	return published{}
 }
@@ -258,7 +411,7 @@ func runPipeline(t *testing.T, cfg pipeline.Config) *pipeline.Pipeline {
 		case err := <-done:
 			require.NoError(t, err, "pipeline stops cleanly")
 		case <-time.After(30 * time.Second):
-			t.Error("pipeline did not stop within 30s")
+			t.Errorf("pipeline did not stop within 30s; goroutines:\n%s", stacks())
 		}
 	})
 	waitFor(t, p.Ready(), 30*time.Second, "subscription index and catalog not loaded")
@@ -361,7 +514,7 @@ func (pr *process) signal(t *testing.T, sig syscall.Signal) {
 // wait waits at most d for the process to exit.
 func (pr *process) wait(t *testing.T, d time.Duration) *os.ProcessState {
 	t.Helper()
-	waitFor(t, pr.exited, d, "%s did not exit:\n%s", pr.name, pr.out.String())
+	waitFor(t, pr.exited, d, pr.name+" did not exit", pr.out.String)
 	return pr.state
 }
 
