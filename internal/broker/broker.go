@@ -32,6 +32,10 @@ type Config struct {
 	// PublishAsyncTimeout bounds the wait for the ack of an asynchronous
 	// publish. Optional; default DefaultPublishAsyncTimeout.
 	PublishAsyncTimeout time.Duration
+	// WaitForServers keeps trying to reach a NATS server until Open's
+	// context ends, for a role that starts beside its cluster (compose,
+	// Kubernetes). Without it no reachable server fails Open at once.
+	WaitForServers bool
 }
 
 // DefaultPublishAsyncTimeout is how long an asynchronous publish waits for
@@ -95,7 +99,7 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	if url == "" {
 		return nil, errors.New("broker: no NATS URL and no embedded server")
 	}
-	nc, err := nats.Connect(strings.ReplaceAll(url, " ", ""), opts...)
+	nc, err := connect(ctx, strings.ReplaceAll(url, " ", ""), cfg.WaitForServers, logger, opts)
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect %s: %w", url, err)
 	}
@@ -104,7 +108,12 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 		asyncTimeout = DefaultPublishAsyncTimeout
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
-		jetstream.WithPublishAsyncTimeout(asyncTimeout))
+		jetstream.WithPublishAsyncTimeout(asyncTimeout),
+		// Asynchronous publishes whose futures nobody reads (the attempt
+		// log) report their failures here.
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			logger.Warn("asynchronous publish failed", "subject", m.Subject, "err", err)
+		}))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("broker: jetstream: %w", err)
@@ -152,6 +161,25 @@ func (b *Broker) Ready(ctx context.Context) error {
 	return err
 }
 
+// connect connects to url; with wait, it retries while no server answers,
+// until ctx ends.
+func connect(ctx context.Context, url string, wait bool, logger *slog.Logger, opts []nats.Option) (*nats.Conn, error) {
+	for try := 1; ; try++ {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil || !wait || !errors.Is(err, nats.ErrNoServers) {
+			return nc, err
+		}
+		if try == 1 || try%10 == 0 {
+			logger.Warn("waiting for a NATS server", "urls", url, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (still none after waiting: %w)", err, context.Cause(ctx))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 func cmpOr(a, b string) string {
 	if a != "" {
 		return a
@@ -174,6 +202,8 @@ type EmbeddedConfig struct {
 	// ServerName. Optional; default "hookstream" (or ConfigFile's).
 	ServerName string
 	// Cluster makes the server one node of a JetStream cluster. Optional.
+	// With a ConfigFile that has a cluster block and no Cluster.Name here,
+	// a Cluster.Listen moves only the route listener.
 	Cluster ClusterConfig
 	// MonitorListen serves nats-server's monitoring endpoints (/healthz,
 	// /varz, /jsz) on "host:port". Optional.
@@ -236,6 +266,13 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		opts.Routes = routes
 		// On shutdown, hand clients to the other nodes within a k8s grace period.
 		opts.LameDuckDuration, opts.LameDuckGracePeriod = 5*time.Second, time.Second
+	} else if c.Listen != "" && opts.Cluster.Name != "" {
+		// A node clustered by ConfigFile, listening for routes elsewhere.
+		host, port, err := splitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("broker: cluster listen: %w", err)
+		}
+		opts.Cluster.Host, opts.Cluster.Port = host, port
 	}
 	if cfg.MonitorListen != "" {
 		host, port, err := splitHostPort(cfg.MonitorListen)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -117,4 +118,40 @@ func (b *lockedBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
+}
+
+// A role started before its NATS server waits for it (WaitForServers); a
+// tool without it fails at once.
+func TestWaitForServers(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	url := "nats://" + addr
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = broker.Open(ctx, broker.Config{URLs: url})
+	require.ErrorIs(t, err, nats.ErrNoServers)
+
+	short, cancelShort := context.WithTimeout(ctx, 700*time.Millisecond)
+	defer cancelShort()
+	_, err = broker.Open(short, broker.Config{URLs: url, WaitForServers: true, Logger: slog.New(slog.DiscardHandler)})
+	require.ErrorIs(t, err, nats.ErrNoServers, "gives up when its context ends")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	opened := make(chan error, 1)
+	go func() {
+		b, err := broker.Open(ctx, broker.Config{URLs: url, WaitForServers: true, Logger: slog.New(slog.DiscardHandler)})
+		if err == nil {
+			b.Close()
+		}
+		opened <- err
+	}()
+	time.Sleep(time.Second) // the role is waiting
+	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), Listen: addr})
+	require.NoError(t, err)
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	require.NoError(t, <-opened)
 }

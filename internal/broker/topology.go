@@ -258,6 +258,11 @@ func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly 
 		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
 			var err error
 			if createOnly {
+				// What exists is left as it is, whatever its settings (the
+				// server checks a creation against them, so look first).
+				if _, err = js.Stream(ctx, sc.Name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+					return err
+				}
 				_, err = js.CreateStream(ctx, sc)
 				if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 					err = nil
@@ -274,6 +279,9 @@ func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly 
 		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
 			var err error
 			if createOnly {
+				if _, err = js.Consumer(ctx, stream, cc.Durable); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+					return err
+				}
 				_, err = js.CreateConsumer(ctx, stream, cc)
 				if errors.Is(err, jetstream.ErrConsumerExists) {
 					err = nil
@@ -296,6 +304,9 @@ func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly 
 		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
 			var err error
 			if createOnly {
+				if _, err = js.KeyValue(ctx, kc.Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+					return err
+				}
 				_, err = js.CreateKeyValue(ctx, kc)
 				if errors.Is(err, jetstream.ErrBucketExists) {
 					err = nil
@@ -333,10 +344,13 @@ func retryClusterSettling(ctx context.Context, fn func(context.Context) error) e
 		}
 		var apiErr *jetstream.APIError
 		settling := errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||
-			(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == 10023 /* insufficient resources */))
+			(errors.As(err, &apiErr) && (apiErr.Code == 503 ||
+				apiErr.ErrorCode == 10023 || // insufficient resources
+				apiErr.ErrorCode == 10005)) // no suitable peers for placement: peers not yet known
 		if !settling {
 			return err
 		}
+
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

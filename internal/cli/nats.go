@@ -13,7 +13,8 @@ const natsUsage = `Usage: hookstream nats [flags]
 Runs one embedded NATS server with JetStream, for small deployments and
 tests: standalone, or one node of a cluster (--cluster-name, --cluster-listen
 and --routes, the same cluster name and routes on every node), or as a
-nats-server configuration file says (--config; the flags override it).
+nats-server configuration file says (--config; the flags given override
+it, so one file can serve every node).
 The roles connect to it with --nats. SIGINT or SIGTERM shuts it down
 cleanly (lame duck: clients move to the other nodes first).
 
@@ -28,7 +29,7 @@ func runNATS(ctx context.Context, args []string, stdio IO) error {
 	var logs logFlags
 	f := newFlags("nats", natsUsage, stdio.Stderr)
 	f.str(&cfg.ConfigFile, "config", "HOOKSTREAM_NATS_CONFIG", "", "nats-server configuration file (optional)")
-	f.str(&cfg.StoreDir, "data", "HOOKSTREAM_DATA", "./hookstream-nats", "directory for JetStream data")
+	f.str(&cfg.StoreDir, "data", "HOOKSTREAM_DATA", "./hookstream-nats", "directory for JetStream data (default with --config: the file's jetstream.store_dir)")
 	f.str(&cfg.Listen, "listen", "HOOKSTREAM_NATS_LISTEN", "127.0.0.1:4222", "client address, host:port")
 	f.str(&cfg.ServerName, "server-name", "HOOKSTREAM_NATS_SERVER_NAME", "", "unique name of this node (required in a cluster)")
 	f.str(&cfg.Cluster.Name, "cluster-name", "HOOKSTREAM_NATS_CLUSTER", "", "cluster name, the same on every node (empty: standalone)")
@@ -38,6 +39,19 @@ func runNATS(ctx context.Context, args []string, stdio IO) error {
 	logs.register(f)
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if cfg.ConfigFile != "" {
+		// The file says where to listen and keep data unless a flag (or
+		// its environment variable) says otherwise; defaults do not.
+		if !f.isSet("data", "HOOKSTREAM_DATA") {
+			cfg.StoreDir = ""
+		}
+		if !f.isSet("listen", "HOOKSTREAM_NATS_LISTEN") {
+			cfg.Listen = ""
+		}
+		if !f.isSet("cluster-listen", "HOOKSTREAM_NATS_CLUSTER_LISTEN") {
+			cfg.Cluster.Listen = ""
+		}
 	}
 	if cfg.Cluster.Name != "" {
 		if cfg.ServerName == "" {

@@ -301,7 +301,7 @@ func runRole(ctx context.Context, rc roleCommand, args []string, stdio IO) error
 
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	b, err := broker.Open(octx, broker.Config{URLs: natsURL, Name: "hookstream-" + rc.name, Logger: logger, Topology: topology})
+	b, err := broker.Open(octx, broker.Config{URLs: natsURL, Name: "hookstream-" + rc.name, Logger: logger, Topology: topology, WaitForServers: true})
 	if err != nil {
 		return err
 	}

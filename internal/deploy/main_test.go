@@ -1,0 +1,226 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// binary is the hookstream command built for this run, and root the
+// module's directory (where docker-compose.yml and deploy/ are).
+var binary, root string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "hookstream-deploy-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "deploy:", err)
+		os.Exit(1)
+	}
+	code := 1
+	if root, err = moduleRoot(); err != nil {
+		fmt.Fprintln(os.Stderr, "deploy:", err)
+	} else if err = build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "deploy:", err)
+	} else {
+		code = m.Run()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintf(os.Stderr, "goleak: Errors on successful test run: %v\n", err)
+				code = 1
+			}
+		}
+	}
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// build compiles ./cmd/hookstream into dir.
+func build(dir string) error {
+	out := filepath.Join(dir, "hookstream")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/hookstream")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/hookstream: %w\n%s", err, b)
+	}
+	binary = out
+	return nil
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// help returns the output of `hookstream <command> --help`, failing if
+// there is no such command.
+var help = func() func(t *testing.T, command string) string {
+	var mu sync.Mutex
+	cache := map[string]string{}
+	return func(t *testing.T, command string) string {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if h, ok := cache[command]; ok {
+			return h
+		}
+		cmd := exec.Command(binary, command, "--help")
+		cmd.Env = []string{} // the help must not depend on this environment
+		out, _ := cmd.CombinedOutput()
+		if !strings.HasPrefix(string(out), "Usage: hookstream "+command) {
+			t.Fatalf("hookstream %s --help: not a command:\n%s", command, out)
+		}
+		cache[command] = string(out)
+		return cache[command]
+	}
+}()
+
+// envOfCommand returns the environment variables `hookstream <command>`
+// reads, as its --help lists them ("[$HOOKSTREAM_X]").
+func envOfCommand(t *testing.T, command string) []string {
+	t.Helper()
+	var vars []string
+	for _, m := range envInHelp.FindAllStringSubmatch(help(t, command), -1) {
+		vars = append(vars, m[1])
+	}
+	return vars
+}
+
+var envInHelp = regexp.MustCompile(`\[\$([A-Z0-9_]+)\]`)
+
+// checkEnv fails for every name in env that none of commands reads: a
+// shared environment (a compose anchor, a ConfigMap) may carry a variable
+// to every role that only some read, but not one that none reads, such as
+// a misspelt one. OTEL_* (the OpenTelemetry SDK's) and GOMEMLIMIT (the Go
+// runtime's) are read by every command.
+func checkEnv(t *testing.T, where string, commands []string, env []string) {
+	t.Helper()
+	var known []string
+	for _, c := range commands {
+		known = append(known, envOfCommand(t, c)...)
+	}
+	for _, name := range env {
+		if strings.HasPrefix(name, "OTEL_") || name == "GOMEMLIMIT" {
+			continue
+		}
+		if !slices.Contains(known, name) {
+			t.Errorf("%s: $%s is read by none of hookstream %v", where, name, commands)
+		}
+	}
+}
+
+// roles are the commands a deployment runs for the pipeline.
+var roles = []string{"api", "router", "sender", "scheduler"}
+
+// proc is a hookstream process of a test, stopped (SIGTERM) when it ends.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if p.stop(30*time.Second) != nil || t.Failed() {
+			t.Logf("--- %s (%v):\n%s", name, p.err, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for the process to exit, killing it after
+// d. It returns how the process exited.
+func (p *proc) stop(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within %s of SIGTERM", p.name, d)
+	}
+	return p.err
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing and a test
+// reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePorts returns n loopback ports free right now.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	return ports
+}
