@@ -116,7 +116,9 @@ func TestTestWebhookSendsNowAndLogs(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	r.json(t, &a)
 	require.Equal(t, "error", a.Outcome)
-	require.Contains(t, a.Error, "refused")
+	// Refused, or, when the client reused a kept-alive connection the
+	// closing server had not yet closed, closed before a response.
+	require.Regexp(t, "refused|closed before a response", a.Error)
 	require.NotContains(t, a.Error, rc.URL, "errors do not carry the URL")
 }
 

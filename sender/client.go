@@ -306,6 +306,8 @@ func describeErr(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed before a response"
 	default:
 		return err.Error()
 	}

@@ -1,9 +1,8 @@
 package cli_test
 
 import (
-	"bufio"
 	"context"
-	"io"
+	"sync"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,41 +21,41 @@ func TestReceiveAndHealthcheck(t *testing.T) {
 	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
+	defer cancel()
+	// The output goes to a buffer, not a pipe: a receiver must never wait
+	// for the test to read.
+	var out lockedBuffer
 	exit := make(chan int, 1)
 	go func() {
-		exit <- cli.Main(ctx, []string{"receive", "--listen", addr, "--secret", secret}, cli.IO{Stdout: pw, Stderr: io.Discard})
-		_ = pw.Close()
+		exit <- cli.Main(ctx, []string{"receive", "--listen", addr, "--secret", secret}, cli.IO{Stdout: &out, Stderr: &out})
 	}()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	require.Contains(t, <-lines, "receiver on http://"+addr)
+	printed := func(s string) {
+		t.Helper()
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), s) }, 10*time.Second, 10*time.Millisecond,
+			"the receiver prints %q:\n%s", s, out.String())
+	}
+	printed("receiver on http://" + addr)
 
-	post := func(sign bool) int {
+	client := &http.Client{Timeout: 10 * time.Second}
+	post := func(id string, sign bool) int {
 		body := `{"id":"evt_1","type":"sync.started"}`
 		req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks", strings.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("webhook-event-type", "sync.started")
+		req.Header.Set("webhook-id", id)
 		if sign {
 			s, _ := signature.New(signature.Config{})
-			require.NoError(t, s.Sign(req.Header, "evt_1:wh_1", time.Now(), []byte(body), []string{secret}))
+			require.NoError(t, s.Sign(req.Header, id, time.Now(), []byte(body), []string{secret}))
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	require.Equal(t, http.StatusNoContent, post(true))
-	require.Contains(t, <-lines, "evt_1:wh_1 sync.started verified")
-	<-lines // the body
-	post(false)
-	require.Contains(t, <-lines, "SIGNATURE REJECTED")
+	require.Equal(t, http.StatusNoContent, post("evt_1:wh_1", true))
+	printed("evt_1:wh_1 sync.started verified")
+	post("evt_2:wh_1", false)
+	printed("evt_2:wh_1 sync.started SIGNATURE REJECTED")
 
 	var quiet strings.Builder
 	require.Equal(t, 1, cli.Main(context.Background(), []string{"healthcheck", "--url", "http://" + addr + "/healthz"},
@@ -69,4 +68,23 @@ func TestReceiveAndHealthcheck(t *testing.T) {
 	require.Contains(t, line, "standalone")
 	require.Equal(t, 0, cli.Main(context.Background(), []string{"healthcheck", "--url", "http://" + srv + "/healthz"},
 		cli.IO{Stdout: &quiet, Stderr: &quiet}), quiet.String())
+}
+
+// lockedBuffer is a strings.Builder safe for a command writing and a test
+// reading.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

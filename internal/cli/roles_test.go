@@ -30,9 +30,10 @@ func role(t *testing.T, args ...string) string {
 		exit <- cli.Main(ctx, args, cli.IO{Stdout: pw, Stderr: io.Discard})
 		_ = pw.Close()
 	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
+	br := bufio.NewReader(pr)
+	line, err := br.ReadString('\n')
+	go func() { _, _ = io.Copy(io.Discard, br) }() // the command never waits for the test
 	require.NoError(t, err, "%v printed nothing", args)
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
