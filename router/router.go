@@ -110,7 +110,7 @@ type pending struct {
 // deliveries already published to be confirmed, acknowledges their events and
 // returns nil. Unacknowledged events are redelivered to another replica.
 func (r *Router) Run(ctx context.Context) error {
-	cons, err := r.js.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
+	cons, err := broker.Consumer(ctx, r.js, broker.StreamEvents, broker.ConsumerRouter)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started

@@ -256,7 +256,7 @@ func (s *Sender) freeJob(j *job) {
 // (bounded by the client's timeout), gives every delivery not yet attempted
 // back for redelivery, and returns nil.
 func (s *Sender) Run(ctx context.Context) error {
-	cons, err := s.js.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
+	cons, err := broker.Consumer(ctx, s.js, broker.StreamDeliveries, broker.ConsumerSender)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 )
 
 // Stream, consumer and bucket names.
@@ -251,75 +252,93 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) error {
 }
 
 // ensure creates what is missing and, unless createOnly, updates what
-// exists to the topology.
+// exists to the topology. The streams and buckets are declared at once, then
+// the consumers: on a new cluster each R3 stream elects its own leader, and
+// one after another that added up to tens of seconds.
 func ensure(ctx context.Context, js jetstream.JetStream, t Topology, createOnly bool) error {
 	t = t.withDefaults()
+	g, gctx := errgroup.WithContext(ctx)
 	for _, sc := range t.Streams() {
-		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
-			var err error
-			if createOnly {
-				// What exists is left as it is, whatever its settings (the
-				// server checks a creation against them, so look first).
-				if _, err = js.Stream(ctx, sc.Name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		g.Go(func() error {
+			return declare(gctx, "stream "+sc.Name, func(ctx context.Context) error {
+				if createOnly {
+					// What exists is left as it is, whatever its settings
+					// (the server checks a creation against them).
+					if _, err := js.Stream(ctx, sc.Name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+						return err
+					}
+					_, err := js.CreateStream(ctx, sc)
+					if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+						err = nil
+					}
 					return err
 				}
-				_, err = js.CreateStream(ctx, sc)
-				if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-					err = nil
-				}
-			} else {
-				_, err = js.CreateOrUpdateStream(ctx, sc)
-			}
-			return err
-		}); err != nil {
-			return fmt.Errorf("broker: stream %s: %w", sc.Name, err)
-		}
+				_, err := js.CreateOrUpdateStream(ctx, sc)
+				return err
+			})
+		})
 	}
+	for _, kc := range t.buckets() {
+		g.Go(func() error {
+			return declare(gctx, "bucket "+kc.Bucket, func(ctx context.Context) error {
+				if createOnly {
+					if _, err := js.KeyValue(ctx, kc.Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+						return err
+					}
+					_, err := js.CreateKeyValue(ctx, kc)
+					if errors.Is(err, jetstream.ErrBucketExists) {
+						err = nil
+					}
+					return err
+				}
+				_, err := js.CreateOrUpdateKeyValue(ctx, kc)
+				return err
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	g, gctx = errgroup.WithContext(ctx)
 	for stream, cc := range t.Consumers() {
-		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
-			var err error
-			if createOnly {
-				if _, err = js.Consumer(ctx, stream, cc.Durable); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		g.Go(func() error {
+			return declare(gctx, "consumer "+cc.Durable+" on "+stream, func(ctx context.Context) error {
+				if createOnly {
+					if _, err := js.Consumer(ctx, stream, cc.Durable); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+						return err
+					}
+					_, err := js.CreateConsumer(ctx, stream, cc)
+					if errors.Is(err, jetstream.ErrConsumerExists) {
+						err = nil
+					}
 					return err
 				}
-				_, err = js.CreateConsumer(ctx, stream, cc)
-				if errors.Is(err, jetstream.ErrConsumerExists) {
-					err = nil
-				}
-			} else {
-				_, err = js.CreateOrUpdateConsumer(ctx, stream, cc)
-			}
-			return err
-		}); err != nil {
-			return fmt.Errorf("broker: consumer %s on %s: %w", cc.Durable, stream, err)
-		}
+				_, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+				return err
+			})
+		})
 	}
-	for _, kc := range []jetstream.KeyValueConfig{
+	return g.Wait()
+}
+
+// declare runs fn, retrying while the cluster settles, and names what
+// failed.
+func declare(ctx context.Context, what string, fn func(context.Context) error) error {
+	if err := retryClusterSettling(ctx, fn); err != nil {
+		return fmt.Errorf("broker: %s: %w", what, err)
+	}
+	return nil
+}
+
+// buckets are the topology's KV buckets.
+func (t Topology) buckets() []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
 		{Bucket: BucketWebhooks, Description: "webhook subscriptions", History: 5, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketTenants, Description: "tenants and token hashes", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketEventTypes, Description: "event types added to the catalog at run time", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketHealth, Description: "per-webhook delivery health: failing since when", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketScheduler, Description: "replay runs: lease, progress, completion", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
-	} {
-		if err := retryClusterSettling(ctx, func(ctx context.Context) error {
-			var err error
-			if createOnly {
-				if _, err = js.KeyValue(ctx, kc.Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
-					return err
-				}
-				_, err = js.CreateKeyValue(ctx, kc)
-				if errors.Is(err, jetstream.ErrBucketExists) {
-					err = nil
-				}
-			} else {
-				_, err = js.CreateOrUpdateKeyValue(ctx, kc)
-			}
-			return err
-		}); err != nil {
-			return fmt.Errorf("broker: bucket %s: %w", kc.Bucket, err)
-		}
 	}
-	return nil
 }
 
 // settleTry bounds one try of a topology request.
@@ -358,4 +377,17 @@ func retryClusterSettling(ctx context.Context, fn func(context.Context) error) e
 		}
 	}
 	return err
+}
+
+// Consumer binds the durable consumer name on stream, waiting (until ctx
+// ends) while a new cluster elects the consumer's leader, whose answer the
+// lookup needs.
+func Consumer(ctx context.Context, js jetstream.JetStream, stream, name string) (jetstream.Consumer, error) {
+	var c jetstream.Consumer
+	err := retryClusterSettling(ctx, func(ctx context.Context) error {
+		var err error
+		c, err = js.Consumer(ctx, stream, name)
+		return err
+	})
+	return c, err
 }

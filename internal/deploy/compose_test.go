@@ -43,6 +43,9 @@ type composeService struct {
 	Image       string            `yaml:"image"`
 	Restart     string            `yaml:"restart"`
 	StopGrace   string            `yaml:"stop_grace_period"`
+	Healthcheck *struct {
+		Disable bool `yaml:"disable"`
+	} `yaml:"healthcheck"`
 	Hostname    string            `yaml:"hostname"`
 	Command     []string          `yaml:"command"`
 	Environment map[string]string `yaml:"environment"`
@@ -122,6 +125,11 @@ func TestComposeFile(t *testing.T) {
 		}
 		require.FileExists(t, filepath.Join(root, s.Build.Context, s.Build.Dockerfile), name)
 		require.Greater(t, grace(name), 15*time.Second, "%s: SIGKILL only after a drain (--timeout)", name)
+		// The image's HEALTHCHECK (`hookstream healthcheck`) asks the
+		// ops address; a service without one turns it off.
+		if s.Environment["HOOKSTREAM_OPS_ADDR"] == "" {
+			require.True(t, s.Healthcheck != nil && s.Healthcheck.Disable, "%s: no ops address, so no HEALTHCHECK", name)
+		}
 		require.NotEmpty(t, s.Command, name)
 		env := make([]string, 0, len(s.Environment))
 		for k := range s.Environment {

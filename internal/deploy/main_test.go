@@ -49,16 +49,88 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build compiles ./cmd/hookstream into dir.
+// build compiles ./cmd/hookstream into dir as deploy/Dockerfile does: with
+// its environment and flags, and version stampVersion.
 func build(dir string) error {
 	out := filepath.Join(dir, "hookstream")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/hookstream")
+	env, args, err := dockerfileBuild(stampVersion)
+	if err != nil {
+		return err
+	}
+	args = append(args, "-o", out, "./cmd/hookstream")
+	cmd := exec.Command("go", args...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/hookstream: %w\n%s", err, b)
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, b)
 	}
 	binary = out
 	return nil
+}
+
+// stampVersion is the version the test binary is built with.
+const stampVersion = "deploy-test"
+
+// dockerfileBuild reads the `go build` of deploy/Dockerfile: the variables
+// it sets and its arguments up to the output, with ${VERSION} as version.
+func dockerfileBuild(version string) (env, args []string, err error) {
+	b, err := os.ReadFile(filepath.Join(root, "deploy/Dockerfile"))
+	if err != nil {
+		return nil, nil, err
+	}
+	text := strings.ReplaceAll(string(b), "\\\n", " ")
+	for line := range strings.SplitSeq(text, "\n") {
+		run, ok := strings.CutPrefix(strings.TrimSpace(line), "RUN ")
+		if !ok || !strings.Contains(run, " go build ") {
+			continue
+		}
+		words, err := shellWords(strings.ReplaceAll(run, "${VERSION}", version))
+		if err != nil {
+			return nil, nil, fmt.Errorf("deploy/Dockerfile: %w", err)
+		}
+		for len(words) > 0 && strings.Contains(words[0], "=") {
+			env, words = append(env, words[0]), words[1:]
+		}
+		if len(words) < 2 || words[0] != "go" || words[1] != "build" {
+			return nil, nil, fmt.Errorf("deploy/Dockerfile: unexpected build line %q", run)
+		}
+		for _, w := range words[1:] {
+			if w == "-o" {
+				return env, args, nil
+			}
+			args = append(args, w)
+		}
+	}
+	return nil, nil, errors.New("deploy/Dockerfile: no RUN ... go build ... -o line")
+}
+
+// shellWords splits s as a shell would for the simple quoting a Dockerfile
+// RUN line uses (double quotes, no escapes inside).
+func shellWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted, inWord = !quoted, true
+		case (r == ' ' || r == '\t') && !quoted:
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, errors.New("unbalanced quotes")
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
 }
 
 func moduleRoot() (string, error) {
