@@ -35,13 +35,14 @@ const MaxOrgIDBytes = 128
 // Validate checks ev's envelope and validates its data against the JSON
 // Schema of its type. The error is a *ValidationError naming the field.
 func Validate(ev *Event) error {
-	entry, data, err := validateEnvelope(ev)
+	entry, data, err := objectData(ev)
 	if err != nil {
 		return err
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	// Decoding checks the JSON as json.Valid would (once, not twice).
+	doc, err := decodeJSON(data)
 	if err != nil {
-		return invalid("data", "is not valid JSON: %v", err)
+		return invalid("data", "is not valid JSON")
 	}
 	if err := entry.compiled.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
@@ -62,6 +63,19 @@ func ValidateEnvelope(ev *Event) error {
 }
 
 func validateEnvelope(ev *Event) (*catalogEntry, []byte, error) {
+	entry, data, err := objectData(ev)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !json.Valid(data) {
+		return nil, nil, invalid("data", "is not valid JSON")
+	}
+	return entry, data, nil
+}
+
+// objectData checks the envelope and that the data looks like a JSON object
+// (its validity is left to the caller).
+func objectData(ev *Event) (*catalogEntry, []byte, error) {
 	entry, err := checkEnvelope(ev)
 	if err != nil {
 		return nil, nil, err
@@ -73,10 +87,13 @@ func validateEnvelope(ev *Event) (*catalogEntry, []byte, error) {
 	if data[0] != '{' {
 		return nil, nil, invalid("data", "must be a JSON object")
 	}
-	if !json.Valid(data) {
-		return nil, nil, invalid("data", "is not valid JSON")
-	}
 	return entry, data, nil
+}
+
+// decodeJSON decodes data as the JSON Schema validator wants it (numbers as
+// json.Number), rejecting anything after the value.
+func decodeJSON(data []byte) (any, error) {
+	return jsonschema.UnmarshalJSON(bytes.NewReader(data))
 }
 
 func checkEnvelope(ev *Event) (*catalogEntry, error) {

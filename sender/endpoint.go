@@ -59,6 +59,11 @@ type endpoint struct {
 	// so a receiver that never answers holds few workers from its first
 	// burst on.
 	limit, streak int
+	// room is signalled when the queue shrinks, for a fetcher waiting to
+	// queue (admitWait); noWaitUntil stops such waits for a while after
+	// one was in vain.
+	room        chan struct{}
+	noWaitUntil time.Time
 }
 
 // initialLimit is an endpoint's concurrency limit until it has succeeded.
@@ -98,6 +103,21 @@ const (
 	admitNow   admission = iota // a slot is free: attempt it
 	admitQueue                  // queued behind the attempts in flight
 	admitLater                  // the endpoint is busy or broken: come back at the time given
+	admitWait                   // the queue is full but moving fast: wait for room (waitRoom), then ask again
+)
+
+// fastEndpoint is the latency under which an endpoint whose queue is full
+// makes the fetcher wait for room instead of sending deliveries back: a
+// slot frees within it, so the wait is short, while a round trip through
+// the stream (send back, schedule, redeliver) would cost more than the
+// attempt. Slower endpoints send back, so they cannot hold the fetcher.
+const fastEndpoint = 250 * time.Millisecond
+
+// maxRoomWait bounds one wait for room; a wait in vain turns waiting off
+// for the endpoint for noWaitFor.
+const (
+	maxRoomWait = time.Second
+	noWaitFor   = 10 * time.Second
 )
 
 // admit decides for a delivery arriving at now. cap is the concurrency cap;
@@ -128,7 +148,44 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 		e.queue = append(e.queue, j)
 		return admitQueue, time.Time{}
 	}
+	if e.latency > 0 && e.latency < fastEndpoint && !now.Before(e.noWaitUntil) {
+		return admitWait, now.Add(maxRoomWait)
+	}
 	return admitLater, now.Add(time.Second + jitter(time.Second))
+}
+
+// waitRoom waits until the queue has shrunk or until deadline, and reports
+// which. A wait in vain stops waits for the endpoint for a while (it is no
+// longer fast), so its deliveries are sent back instead.
+func (e *endpoint) waitRoom(deadline time.Time) bool {
+	e.mu.Lock()
+	if e.room == nil {
+		e.room = make(chan struct{}, 1)
+	}
+	room := e.room
+	e.mu.Unlock()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-room:
+		return true
+	case <-t.C:
+		e.mu.Lock()
+		e.noWaitUntil = deadline.Add(noWaitFor)
+		e.mu.Unlock()
+		return false
+	}
+}
+
+// shrunk signals a waiting fetcher that the queue has room. e.mu is held.
+func (e *endpoint) shrunk() {
+	if e.room == nil {
+		return
+	}
+	select {
+	case e.room <- struct{}{}:
+	default:
+	}
 }
 
 // verdict is what done decided.
@@ -181,6 +238,7 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cap i
 	if e.state != closed {
 		v.later, e.queue = e.queue, nil
 		v.at = e.retryAt(now)
+		e.shrunk()
 		return v
 	}
 	if len(e.queue) > 0 && e.inflight < e.current(cap) {
@@ -188,6 +246,7 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cap i
 		e.queue[0] = nil
 		e.queue = e.queue[1:]
 		e.inflight++
+		e.shrunk()
 	}
 	return v
 }

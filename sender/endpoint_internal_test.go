@@ -136,3 +136,43 @@ func TestConcurrencyLimitGrowsAndShrinks(t *testing.T) {
 	e.done(true, time.Millisecond, now, cap, cfg)
 	require.Equal(t, cap/2, e.limit, "a failure halves it")
 }
+
+// A fast endpoint whose queue is full makes the fetcher wait for room (a
+// round trip through the stream would cost more than the wait); a slow one,
+// or one whose wait was in vain, sends back.
+func TestFullQueueWaitsOnlyForFastEndpoints(t *testing.T) {
+	t.Parallel()
+	cfg := BreakerConfig{}.withDefaults()
+	now := time.Now()
+	fill := func(latency time.Duration) *endpoint {
+		e := &endpoint{latency: latency}
+		for _, want := range []admission{admitNow, admitQueue} {
+			adm, _ := e.admit(&job{}, now, 1, 1)
+			require.Equal(t, want, adm)
+		}
+		return e
+	}
+
+	fast := fill(5 * time.Millisecond)
+	adm, deadline := fast.admit(&job{}, now, 1, 1)
+	require.Equal(t, admitWait, adm)
+	require.Equal(t, now.Add(maxRoomWait), deadline)
+	go fast.done(false, 5*time.Millisecond, now, 1, cfg) // the attempt ends; the queued one starts
+	require.True(t, fast.waitRoom(time.Now().Add(10*time.Second)), "room as the queue moves")
+	adm, _ = fast.admit(&job{}, now, 1, 1)
+	require.Equal(t, admitQueue, adm)
+
+	// Nothing moves: the wait is in vain and waits stop for a while.
+	adm, _ = fast.admit(&job{}, now, 1, 1)
+	require.Equal(t, admitWait, adm)
+	require.False(t, fast.waitRoom(time.Now().Add(10*time.Millisecond)))
+	adm, _ = fast.admit(&job{}, time.Now(), 1, 1)
+	require.Equal(t, admitLater, adm, "no more waiting on it for noWaitFor")
+
+	slow := fill(2 * fastEndpoint)
+	adm, _ = slow.admit(&job{}, now, 1, 1)
+	require.Equal(t, admitLater, adm, "a slow endpoint cannot hold the fetcher")
+	unknown := fill(0)
+	adm, _ = unknown.admit(&job{}, now, 1, 1)
+	require.Equal(t, admitLater, adm, "nor one that has not answered yet")
+}

@@ -386,7 +386,14 @@ func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 	}
 	j.wh = wh
 	j.ep = s.eps.get(d.TenantID + "." + d.WebhookID)
-	switch adm, at := j.ep.admit(j, now, s.perEndpoint, 0); adm {
+	adm, at := j.ep.admit(j, now, s.perEndpoint, 0)
+	for adm == admitWait {
+		// A fast endpoint with a full queue: wait for room rather than
+		// send the delivery round the stream (see fastEndpoint).
+		j.ep.waitRoom(at)
+		adm, at = j.ep.admit(j, s.now(), s.perEndpoint, 0)
+	}
+	switch adm {
 	case admitNow:
 		work <- j // waits for a free worker: back-pressure on the pull
 	case admitQueue:

@@ -56,6 +56,12 @@ type Sample struct {
 	// The healthy webhooks of the blackhole scenario.
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
 	HealthyP99    float64 `json:"healthy_p99_ms,omitempty"`
+	// What the senders did besides delivering: attempts made (a delivery
+	// that failed or timed out is attempted again), deliveries sent back
+	// unattempted because their endpoint was busy or broken, and retries.
+	Attempts uint64 `json:"attempts"`
+	SentBack uint64 `json:"sent_back"`
+	Retried  uint64 `json:"retried"`
 	// Latencies in milliseconds.
 	LatencyMS struct {
 		P50, P95, P99, Max float64
@@ -336,6 +342,8 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 	s := Sample{Scenario: name, Deliveries: delivered, Seconds: elapsed.Seconds(),
 		PerSec: float64(delivered) / elapsed.Seconds(), CPUMicros: float64(cpu.Microseconds()) / float64(delivered),
 		PeakRSSMiB: peakRSSMiB()}
+	st := p.Sender.Stats()
+	s.Attempts, s.SentBack, s.Retried = st.Attempts, st.SentBack, st.Retried
 	s.LatencyMS.P50, s.LatencyMS.P95, s.LatencyMS.P99, s.LatencyMS.Max = percentiles(rc.lat[:min(int(rc.n.Load()), len(rc.lat))])
 	if sh.blackholes > 0 {
 		s.HealthyPerSec, s.HealthyP99 = s.PerSec, s.LatencyMS.P99
