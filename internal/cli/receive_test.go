@@ -2,9 +2,9 @@ package cli_test
 
 import (
 	"context"
-	"sync"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

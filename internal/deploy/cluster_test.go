@@ -118,7 +118,6 @@ func TestComposeTopologyAsProcesses(t *testing.T) {
 	require.NotEmpty(t, receiverAddr)
 	require.Len(t, running, 1+2+3+2+1, "api, 2 routers, 3 senders, 2 schedulers, the receiver")
 
-	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), "ready-wait")
 	// Every role becomes ready (its /readyz: JetStream answers), as the
 	// image's HEALTHCHECK (`hookstream healthcheck`) and the probes see it.
 	for _, r := range running {
@@ -130,7 +129,6 @@ func TestComposeTopologyAsProcesses(t *testing.T) {
 		}, 90*time.Second, 200*time.Millisecond, "%s ready:\n%s", r.name, r.p.out.String())
 	}
 
-	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), "ready")
 	// The HEALTHCHECK as the image runs it: no flags, the role's environment.
 	hc := exec.Command(binary, "healthcheck")
 	hc.Env = []string{"HOOKSTREAM_OPS_ADDR=" + running[0].ops}
@@ -167,7 +165,6 @@ func TestComposeTopologyAsProcesses(t *testing.T) {
 	}, http.StatusCreated)
 	whID := wh["id"].(string)
 
-	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), "webhook created")
 	var ids []string
 	for i := range 10 {
 		ev := call(http.MethodPost, "/v1/events", token, map[string]any{
@@ -188,12 +185,10 @@ func TestComposeTopologyAsProcesses(t *testing.T) {
 	call(http.MethodPost, "/v1/events", token, map[string]any{"type": "payroll.submitted", "org_id": "org_1",
 		"data": map[string]any{"payroll_id": "pr_1", "user_id": "usr_1"}}, http.StatusAccepted)
 
-	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), "published")
 	// The receiver verified every delivery's signature, once each.
 	receiver := running[slices.IndexFunc(running, func(r role) bool { return strings.HasPrefix(r.name, "receiver") })]
 	require.Eventually(t, func() bool {
-		t.Logf("%s: %s", time.Now().Format("15:04:05.000"), "delivered")
-	got := receiver.p.out.String()
+		got := receiver.p.out.String()
 		for _, id := range ids {
 			if !strings.Contains(got, id+":"+whID) {
 				return false
@@ -213,7 +208,6 @@ func TestComposeTopologyAsProcesses(t *testing.T) {
 		data, _ := log["data"].([]any)
 		return len(data) == len(ids)+1
 	}, 30*time.Second, 200*time.Millisecond, "the delivery log")
-	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), "log ok")
 	var attempts float64
 	for _, r := range running {
 		if !strings.HasPrefix(r.name, "sender") {
@@ -233,7 +227,6 @@ func TestComposeTopologyAsProcesses(t *testing.T) {
 	}
 	require.Equal(t, float64(len(ids)+1), attempts, "2xx attempts over the three senders")
 
-	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), "metrics ok")
 	// Everything stops cleanly on SIGTERM: the roles, then the nodes.
 	for _, r := range running {
 		require.NoError(t, r.p.stop(30*time.Second), "%s:\n%s", r.name, r.p.out.String())

@@ -40,9 +40,9 @@ type composeService struct {
 		Context    string `yaml:"context"`
 		Dockerfile string `yaml:"dockerfile"`
 	} `yaml:"build"`
-	Image       string            `yaml:"image"`
-	Restart     string            `yaml:"restart"`
-	StopGrace   string            `yaml:"stop_grace_period"`
+	Image       string `yaml:"image"`
+	Restart     string `yaml:"restart"`
+	StopGrace   string `yaml:"stop_grace_period"`
 	Healthcheck *struct {
 		Disable bool `yaml:"disable"`
 	} `yaml:"healthcheck"`
