@@ -112,3 +112,18 @@ func BenchmarkSign(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkEncrypt(b *testing.B) {
+	c, err := signature.NewCipher("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	require.NoError(b, err)
+	body := make([]byte, 1024)
+	var dst []byte
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _, err = c.Encrypt(dst[:0], body)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
