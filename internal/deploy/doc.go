@@ -6,5 +6,7 @@
 // selectors, probes, ports and config keys agree), and the compose topology
 // run as processes: three `hookstream nats --config deploy/nats/nats.conf`
 // nodes, the roles with the compose file's commands and environment, and the
-// README's walk-through through them. It has no non-test code.
+// README's walk-through through them. It has no non-test code; its
+// subdirectory k8sschema is the command deploy/k8s/validate uses to make the
+// schemas kubeconform checks the manifests against.
 package deploy
