@@ -192,7 +192,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 	}
 	validate := schemas.Validate
 	if msg.Headers().Get(broker.HeaderValidated) != "" {
-		validate = schemas.ValidateEnvelope // the Go producer checked the data
+		validate = schemas.ValidateEnvelope // the Go producer checked the data whole
 	}
 	if err := validate(ev); err != nil {
 		r.quarantine(ctx, msg, "invalid: "+err.Error())
