@@ -64,6 +64,8 @@ type endpoint struct {
 	// one was in vain.
 	room        chan struct{}
 	noWaitUntil time.Time
+	// queueWait is how long a delivery may wait in queue (queueWaitFor).
+	queueWait time.Duration
 }
 
 // initialLimit is an endpoint's concurrency limit until it has succeeded.
@@ -77,22 +79,34 @@ func (e *endpoint) current(cap int) int {
 	return max(1, min(e.limit, cap))
 }
 
-// queueWait bounds how long a delivery may wait in an endpoint's queue (it
-// holds a consumer slot meanwhile, and must be attempted well within the
-// consumer's AckWait).
-const queueWait = 20 * time.Second
+// defaultQueueWait bounds how long a delivery may wait in an endpoint's
+// queue (it holds a consumer slot meanwhile, and must be attempted well
+// within the consumer's AckWait); a sender whose consumer's AckWait leaves
+// less room uses less (see queueWaitFor).
+const defaultQueueWait = 20 * time.Second
+
+// queueWaitFor is the queue wait a consumer with ackWait leaves when an
+// attempt may take timeout: half of what remains of the ack wait after the
+// attempt, at most defaultQueueWait, at least 100 ms.
+func queueWaitFor(ackWait, timeout time.Duration) time.Duration {
+	return max(100*time.Millisecond, min(defaultQueueWait, (ackWait-timeout)/2))
+}
 
 // maxQueue bounds an endpoint's queue whatever its speed.
 const maxQueue = 4096
 
 // queueLimit is how many deliveries may wait for the endpoint: as many as it
-// serves, at its observed latency and cap, within queueWait; 4×cap until its
-// latency is known.
+// serves, at its observed latency and cap, within its queue wait; 4×cap
+// until its latency is known.
 func (e *endpoint) queueLimit(cap int) int {
 	if e.latency <= 0 {
 		return 4 * cap
 	}
-	n := int(int64(cap) * int64(queueWait) / int64(e.latency))
+	wait := e.queueWait
+	if wait <= 0 {
+		wait = defaultQueueWait
+	}
+	n := int(int64(cap) * int64(wait) / int64(e.latency))
 	return max(2*cap, min(n, maxQueue))
 }
 
@@ -145,6 +159,7 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 		queueMax = e.queueLimit(cap)
 	}
 	if len(e.queue) < queueMax {
+		j.queued = now
 		e.queue = append(e.queue, j)
 		return admitQueue, time.Time{}
 	}
@@ -317,6 +332,8 @@ func breakerFailure(res *Result) bool {
 type endpoints struct {
 	mu sync.Mutex
 	m  map[string]*endpoint
+	// queueWait is every endpoint's (queueWaitFor); set before the first get.
+	queueWait time.Duration
 }
 
 func (es *endpoints) get(key string) *endpoint {
@@ -327,7 +344,7 @@ func (es *endpoints) get(key string) *endpoint {
 	}
 	e := es.m[key]
 	if e == nil {
-		e = &endpoint{}
+		e = &endpoint{queueWait: es.queueWait}
 		es.m[key] = e
 	}
 	return e

@@ -176,3 +176,15 @@ func TestFullQueueWaitsOnlyForFastEndpoints(t *testing.T) {
 	adm, _ = unknown.admit(&job{}, now, 1, 1)
 	require.Equal(t, admitLater, adm, "nor one that has not answered yet")
 }
+
+func TestQueueWaitLeavesRoomInTheAckWait(t *testing.T) {
+	require.Equal(t, defaultQueueWait, queueWaitFor(60*time.Second, 15*time.Second), "the defaults")
+	require.Equal(t, time.Second, queueWaitFor(5*time.Second, 3*time.Second))
+	require.Equal(t, 100*time.Millisecond, queueWaitFor(2*time.Second, 2*time.Second), "never nothing")
+
+	// A queue is as long as the endpoint serves within the wait.
+	e := &endpoint{latency: 100 * time.Millisecond, queueWait: time.Second}
+	require.Equal(t, 20, e.queueLimit(2), "2 at a time, 10 a second each: 20 in a second")
+	e.queueWait = 0
+	require.Equal(t, 400, e.queueLimit(2), "the default wait")
+}

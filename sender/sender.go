@@ -133,7 +133,8 @@ type Sender struct {
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
-	handoffs      chan handoff // replaced messages awaiting their replacement's ack
+	ackWait       time.Duration // the consumer's
+	handoffs      chan handoff  // replaced messages awaiting their replacement's ack
 	tstats        tenantStats
 	statsInterval time.Duration
 	stopping      atomic.Bool
@@ -236,6 +237,8 @@ type job struct {
 	d   schemas.Delivery
 	wh  *schemas.Webhook
 	ep  *endpoint
+	// queued is when it joined its endpoint's queue (zero: it did not).
+	queued time.Time
 }
 
 func (s *Sender) newJob(msg jetstream.Msg, md *jetstream.MsgMetadata) *job {
@@ -263,6 +266,13 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("bind consumer: %w", err)
 	}
+	// A delivery queued for its endpoint must be attempted within the
+	// consumer's AckWait, or another sender gets it too.
+	s.ackWait = 30 * time.Second // JetStream's default
+	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+		s.ackWait = info.Config.AckWait
+	}
+	s.eps.queueWait = queueWaitFor(s.ackWait, s.client.Timeout())
 	it, err := cons.Messages(jetstream.PullMaxMessages(s.workers))
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
@@ -413,6 +423,11 @@ func (s *Sender) work(j *job) {
 			j.ep.release()
 			s.freeJob(j)
 			return
+		}
+		if !j.queued.IsZero() && s.now().Sub(j.queued) > s.eps.queueWait {
+			// Queued longer than its endpoint's latency promised: restart
+			// the ack timer so no other sender takes it meanwhile.
+			_ = j.msg.InProgress()
 		}
 		failed, latency := s.attempt(j)
 		v := j.ep.done(failed, latency, s.now(), s.perEndpoint, s.breaker)

@@ -54,6 +54,8 @@ type options struct {
 	disableAfter time.Duration
 	// tune, when set, adjusts the pipeline's configuration last.
 	tune func(*pipeline.Config)
+	// topology configures the streams and consumers. Optional.
+	topology broker.Topology
 	// replayClock drives the end-of-day scheduler (23:59 UTC). Optional;
 	// default a clock stopped at replayEpoch, so that no run falls due
 	// while a test runs.
@@ -78,7 +80,7 @@ func start(t *testing.T, opts options) *env {
 	}
 	e := &env{t: t, done: make(chan error, 1)}
 	e.srv = brokertest.Server(t, opts.dir)
-	e.b = brokertest.Open(t, e.srv, broker.Topology{})
+	e.b = brokertest.Open(t, e.srv, opts.topology)
 	cfg := pipeline.Config{
 		Broker: e.b,
 		Roles:  opts.roles,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/sender"
@@ -82,4 +83,50 @@ func TestABrokenReceiverDoesNotSlowTheOthers(t *testing.T) {
 		pending, ackPending := senderPending(t, e)
 		return pending == 0 && ackPending == 0
 	}, 15*time.Second, 10*time.Millisecond, "waiting deliveries hold no consumer slot")
+}
+
+// A slow receiver's queue is sized to the senders' ack wait: no delivery
+// waits in it so long that JetStream hands it out again, so each is
+// attempted once even when all of them take longer than the ack wait.
+func TestASlowReceiversQueueFitsTheAckWait(t *testing.T) {
+	t.Parallel()
+	const ackWait = 2 * time.Second
+	e := start(t, options{topology: broker.Topology{SenderAckWait: ackWait}, tune: func(c *pipeline.Config) {
+		c.Sender.Workers = 4
+		c.Sender.MaxPerEndpoint = 1
+		c.Client.Timeout = time.Second
+	}})
+	slow := newReceiver(t, func(int, request) int {
+		time.Sleep(300 * time.Millisecond) // slower than a fast endpoint: no waiting for room
+		return http.StatusOK
+	})
+	e.storeWebhook(&schemas.Webhook{ID: "wh_slow", Name: "slow", URL: slow.URL, Events: []string{"sync.*"}})
+
+	// One delivery first, so the sender knows the endpoint's latency and
+	// sizes its queue by it.
+	_, err := e.p.Producer.Publish(context.Background(), syncStarted("org_1"))
+	require.NoError(t, err)
+	slow.next(t)
+
+	const n = 12 // 3.6 s of attempts one at a time: beyond the ack wait
+	evs := make([]schemas.Event, n)
+	for i := range evs {
+		evs[i] = *syncStarted("org_1")
+	}
+	_, err = e.p.Producer.PublishBatch(context.Background(), evs)
+	require.NoError(t, err)
+	for range n {
+		slow.next(t)
+	}
+	e.settle()
+	seen := map[string]int{}
+	for _, r := range slow.all() {
+		if r.Event.Type != "webhook.ping" {
+			seen[r.Header.Get("webhook-id")]++
+		}
+	}
+	require.Len(t, seen, n+1, "every delivery arrived")
+	for id, times := range seen {
+		require.Equal(t, 1, times, "attempted once: %s", id)
+	}
 }
