@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,9 +172,11 @@ func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 	if resp.StatusCode >= 400 {
 		span.SetStatus(codes.Error, "")
 	}
-	sc.excerpt = sc.excerpt[:0]
-	n, _ := io.Copy(&capped{buf: &sc.excerpt, max: c.excerpt}, io.LimitReader(resp.Body, int64(c.excerpt)))
-	if n == int64(c.excerpt) {
+	// The excerpt is read straight into the pooled buffer (no copy buffer).
+	sc.excerpt = slices.Grow(sc.excerpt[:0], c.excerpt)[:c.excerpt]
+	n, _ := io.ReadFull(resp.Body, sc.excerpt)
+	sc.excerpt = sc.excerpt[:n]
+	if n == c.excerpt {
 		// Read a little more so a small overrun lets the connection be
 		// reused; a huge body closes it instead of being read.
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
@@ -281,17 +284,6 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-type capped struct {
-	buf *[]byte
-	max int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	room := c.max - len(*c.buf)
-	*c.buf = append(*c.buf, p[:min(room, len(p))]...)
-	return len(p), nil
 }
 
 // describeErr turns a transport error into a short message without the URL

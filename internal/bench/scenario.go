@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -131,8 +132,15 @@ type receiver struct {
 	closeOnce sync.Once
 }
 
+// bodies are the receiver's request buffers, reused as any lean receiver's.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
+	buf := bodies.Get().(*bytes.Buffer)
+	defer bodies.Put(buf)
+	buf.Reset()
+	_, err := buf.ReadFrom(r.Body)
+	body := buf.Bytes()
 	now := time.Now().UnixNano()
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
