@@ -28,47 +28,9 @@ const (
 	replayTimeout = 45 * time.Second
 )
 
-// deadLetterItem is one dead letter as GET /v1/dead-letters shows it:
-// never its payload.
-type deadLetterItem struct {
-	// ID is the dead letter's sequence in the DEADLETTERS stream, as a
-	// string: what POST /v1/dead-letters/replay takes in ids.
-	ID             string                   `json:"id"`
-	DeliveryID     string                   `json:"delivery_id"`
-	EventID        string                   `json:"event_id"`
-	EventType      string                   `json:"event_type"`
-	WebhookID      string                   `json:"webhook_id"`
-	OrgID          string                   `json:"org_id"`
-	Reason         string                   `json:"reason"`
-	Attempts       int                      `json:"attempts"`
-	LastStatus     int                      `json:"last_status"`
-	LastError      string                   `json:"last_error"`
-	DeadLetteredAt time.Time                `json:"dead_lettered_at"`
-	Replays        int                      `json:"replays"`
-	History        []schemas.AttemptSummary `json:"history"`
-	// Replayable is true when the webhook exists and is enabled; otherwise
-	// KeptReason says why a replay keeps it.
-	Replayable bool   `json:"replayable"`
-	KeptReason string `json:"kept_reason,omitempty"`
-}
-
-func newDeadLetterItem(l *scheduler.Letter) deadLetterItem {
-	d := &l.Delivery
-	history := d.History
-	if history == nil {
-		history = []schemas.AttemptSummary{}
-	}
-	return deadLetterItem{
-		ID: strconv.FormatUint(l.Seq, 10), DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType,
-		WebhookID: d.WebhookID, OrgID: d.OrgID, Reason: l.Reason, Attempts: l.Attempts, LastStatus: l.LastStatus,
-		LastError: l.LastError, DeadLetteredAt: l.At, Replays: d.Replays, History: history,
-		Replayable: l.KeptReason == "", KeptReason: l.KeptReason,
-	}
-}
-
 // listDeadLettersResponse answers GET /v1/dead-letters.
 type listDeadLettersResponse struct {
-	Data []deadLetterItem `json:"data"`
+	Data []scheduler.LetterView `json:"data"`
 	// Next, when not empty, is the before= cursor of the next (older) page.
 	Next string `json:"next"`
 	// NextReplayAt is when the end-of-day replay runs next; null when this
@@ -90,9 +52,9 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request, tenantI
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
-	resp := listDeadLettersResponse{Data: make([]deadLetterItem, 0, len(page.Letters)), NextReplayAt: s.nextReplayAt()}
+	resp := listDeadLettersResponse{Data: make([]scheduler.LetterView, 0, len(page.Letters)), NextReplayAt: s.nextReplayAt()}
 	for i := range page.Letters {
-		resp.Data = append(resp.Data, newDeadLetterItem(&page.Letters[i]))
+		resp.Data = append(resp.Data, page.Letters[i].View())
 	}
 	if page.Next != 0 {
 		resp.Next = strconv.FormatUint(page.Next, 10)

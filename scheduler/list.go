@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hookstream/hookstream/internal/broker"
@@ -38,6 +39,45 @@ type Letter struct {
 	// KeptReason says why a replay would keep this dead letter (its
 	// webhook was deleted or is disabled); empty when it would replay it.
 	KeptReason string
+}
+
+// LetterView is a dead letter as the API (GET /v1/dead-letters) and
+// `hookstream deadletters --json` show it: never its payload.
+type LetterView struct {
+	// ID is the dead letter's sequence in the DEADLETTERS stream, as a
+	// string: what POST /v1/dead-letters/replay takes in ids.
+	ID             string                   `json:"id"`
+	DeliveryID     string                   `json:"delivery_id"`
+	EventID        string                   `json:"event_id"`
+	EventType      string                   `json:"event_type"`
+	WebhookID      string                   `json:"webhook_id"`
+	OrgID          string                   `json:"org_id"`
+	Reason         string                   `json:"reason"`
+	Attempts       int                      `json:"attempts"`
+	LastStatus     int                      `json:"last_status"`
+	LastError      string                   `json:"last_error"`
+	DeadLetteredAt time.Time                `json:"dead_lettered_at"`
+	Replays        int                      `json:"replays"`
+	History        []schemas.AttemptSummary `json:"history"`
+	// Replayable is true when the webhook exists and is enabled; otherwise
+	// KeptReason says why a replay keeps it.
+	Replayable bool   `json:"replayable"`
+	KeptReason string `json:"kept_reason,omitempty"`
+}
+
+// View returns l as the API shows it.
+func (l *Letter) View() LetterView {
+	d := &l.Delivery
+	history := d.History
+	if history == nil {
+		history = []schemas.AttemptSummary{}
+	}
+	return LetterView{
+		ID: strconv.FormatUint(l.Seq, 10), DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType,
+		WebhookID: d.WebhookID, OrgID: d.OrgID, Reason: l.Reason, Attempts: l.Attempts, LastStatus: l.LastStatus,
+		LastError: l.LastError, DeadLetteredAt: l.At, Replays: d.Replays, History: history,
+		Replayable: l.KeptReason == "", KeptReason: l.KeptReason,
+	}
 }
 
 // LetterPage is a page of dead letters, newest first.

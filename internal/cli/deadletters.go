@@ -170,42 +170,13 @@ func runDeadletters(ctx context.Context, args []string, stdio IO) error {
 	return printLetters(stdio.Stdout, page)
 }
 
-// letterJSON is a dead letter as --json prints it: the API's shape.
-type letterJSON struct {
-	ID             string                   `json:"id"`
-	DeliveryID     string                   `json:"delivery_id"`
-	EventID        string                   `json:"event_id"`
-	EventType      string                   `json:"event_type"`
-	WebhookID      string                   `json:"webhook_id"`
-	OrgID          string                   `json:"org_id"`
-	Reason         string                   `json:"reason"`
-	Attempts       int                      `json:"attempts"`
-	LastStatus     int                      `json:"last_status"`
-	LastError      string                   `json:"last_error"`
-	DeadLetteredAt time.Time                `json:"dead_lettered_at"`
-	Replays        int                      `json:"replays"`
-	History        []schemas.AttemptSummary `json:"history"`
-	Replayable     bool                     `json:"replayable"`
-	KeptReason     string                   `json:"kept_reason,omitempty"`
-}
-
 func printLettersJSON(w io.Writer, page scheduler.LetterPage) error {
 	out := struct {
-		Data []letterJSON `json:"data"`
-		Next string       `json:"next"`
-	}{Data: make([]letterJSON, 0, len(page.Letters))}
-	for _, l := range page.Letters {
-		d := l.Delivery
-		history := d.History
-		if history == nil {
-			history = []schemas.AttemptSummary{}
-		}
-		out.Data = append(out.Data, letterJSON{
-			ID: strconv.FormatUint(l.Seq, 10), DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType,
-			WebhookID: d.WebhookID, OrgID: d.OrgID, Reason: l.Reason, Attempts: l.Attempts, LastStatus: l.LastStatus,
-			LastError: l.LastError, DeadLetteredAt: l.At, Replays: d.Replays, History: history,
-			Replayable: l.KeptReason == "", KeptReason: l.KeptReason,
-		})
+		Data []scheduler.LetterView `json:"data"`
+		Next string                 `json:"next"`
+	}{Data: make([]scheduler.LetterView, 0, len(page.Letters))}
+	for i := range page.Letters {
+		out.Data = append(out.Data, page.Letters[i].View())
 	}
 	if page.Next != 0 {
 		out.Next = strconv.FormatUint(page.Next, 10)
