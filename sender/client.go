@@ -80,9 +80,12 @@ func NewClient(cfg ClientConfig) *Client {
 
 // NewHTTPClient returns the client senders use by default: keep-alive
 // connections sized for the worker pool, every connection checked against
-// policy, and redirects returned, not followed.
+// policy, and redirects returned, not followed. It never goes through a
+// proxy (HTTP_PROXY and the like are ignored): the policy checks the address
+// dialed, which must be the receiver's.
 func NewHTTPClient(conns int, policy egress.Policy) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
 	tr.MaxIdleConns = max(conns*2, 100)
 	tr.MaxIdleConnsPerHost = max(conns, 16)
 	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}).DialContext

@@ -74,6 +74,15 @@ func TestClientRefusesPrivateAddressesWhenDialing(t *testing.T) {
 	}
 }
 
+// A proxy from the environment would make the dial-time check see the
+// proxy's address instead of the receiver's: the sender never uses one.
+func TestClientIgnoresProxiesFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	tr, ok := sender.NewHTTPClient(8, egress.Policy{}).Transport.(*http.Transport)
+	require.True(t, ok)
+	require.Nil(t, tr.Proxy)
+}
+
 func TestClientTimesOut(t *testing.T) {
 	t.Parallel()
 	block := make(chan struct{})
