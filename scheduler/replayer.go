@@ -335,7 +335,7 @@ func (run *replayRun) handle(ctx context.Context, m streamlog.Msg) error {
 			dl.Delivery.TenantID, dl.Delivery.WebhookID, dl.At = tenantID, webhookID, m.Time
 			return run.expire(ctx, m.Seq, &dl)
 		}
-		r.logger.Warn("dead letter kept", "origin", f.Origin, "seq", m.Seq, "subject", m.Subject, "reason", ReasonUndecodable)
+		r.logger.WarnContext(telemetry.Extract(ctx, m.Header), "dead letter kept", "origin", f.Origin, "seq", m.Seq, "subject", m.Subject, "reason", ReasonUndecodable)
 		run.keep(tenantID, ReasonUndecodable)
 		return run.after(ctx)
 	}
@@ -350,7 +350,7 @@ func (run *replayRun) handle(ctx context.Context, m streamlog.Msg) error {
 		return fmt.Errorf("scheduler: webhook %s of tenant %s: %w", webhookID, tenantID, err)
 	}
 	if reason := KeptReason(wh, found); reason != "" {
-		r.logger.Info("dead letter kept", "origin", f.Origin, "seq", m.Seq, "tenant", tenantID, "webhook_id", webhookID,
+		r.logger.InfoContext(telemetry.Extract(ctx, m.Header), "dead letter kept", "origin", f.Origin, "seq", m.Seq, "tenant", tenantID, "webhook_id", webhookID,
 			"delivery_id", dl.Delivery.ID, "reason", reason)
 		run.keep(tenantID, reason)
 		return run.after(ctx)
@@ -420,7 +420,7 @@ func (run *replayRun) expire(ctx context.Context, seq uint64, dl *schemas.DeadLe
 	}
 	run.total.Expired++
 	run.tenant(d.TenantID).Expired++
-	run.r.logger.Info("dead letter expired", "origin", run.f.Origin, "seq", seq, "tenant", d.TenantID,
+	run.r.logger.InfoContext(ctx, "dead letter expired", "origin", run.f.Origin, "seq", seq, "tenant", d.TenantID,
 		"webhook_id", d.WebhookID, "delivery_id", d.ID)
 	return run.after(ctx)
 }

@@ -378,13 +378,13 @@ func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 	wh, found, err := s.webhooks.Webhook(ctx, d.TenantID, d.WebhookID)
 	switch {
 	case err != nil:
-		s.logger.Warn("resolve webhook; will retry", "webhook_id", d.WebhookID, "err", err)
+		s.logger.WarnContext(telemetry.Extract(ctx, msg.Headers()), "resolve webhook; will retry", "webhook_id", d.WebhookID, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		s.freeJob(j)
 		return
 	case !found:
 		s.dropped.Add(1)
-		s.logger.Info("delivery dropped: webhook deleted", "delivery_id", d.ID, "webhook_id", d.WebhookID)
+		s.logger.InfoContext(telemetry.Extract(ctx, msg.Headers()), "delivery dropped: webhook deleted", "delivery_id", d.ID, "webhook_id", d.WebhookID)
 		_ = msg.Term()
 		s.freeJob(j)
 		return
@@ -743,7 +743,7 @@ func (s *Sender) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstrea
 		_, err = s.js.PublishMsg(ctx, dm)
 	}
 	if err != nil {
-		s.logger.Error("dead letter not stored; will retry", "delivery_id", d.ID, "err", err)
+		s.logger.ErrorContext(ctx, "dead letter not stored; will retry", "delivery_id", d.ID, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
@@ -769,10 +769,10 @@ func (s *Sender) quarantine(msg jetstream.Msg, md *jetstream.MsgMetadata, reason
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := s.js.PublishMsg(ctx, q); err != nil {
-		s.logger.Error("quarantine failed; will retry", "err", err)
+		s.logger.ErrorContext(telemetry.Extract(ctx, msg.Headers()), "quarantine failed; will retry", "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	s.logger.Warn("delivery quarantined", "subject", msg.Subject(), "reason", reason)
+	s.logger.WarnContext(telemetry.Extract(ctx, msg.Headers()), "delivery quarantined", "subject", msg.Subject(), "reason", reason)
 	_ = msg.Term()
 }
