@@ -205,10 +205,15 @@ func (c *Client) putScratch(sc *scratch) {
 	c.bufs.Put(sc)
 }
 
-// redactURL is u without user info, query or fragment, which may carry
-// credentials.
+// redactURL is u with only its scheme and host: user info, the query and
+// the path may all carry credentials (many receivers put a token in the
+// path), so the path is replaced by REDACTED, as the semantic conventions
+// allow.
 func redactURL(u *url.URL) string {
-	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	c := url.URL{Scheme: u.Scheme, Host: u.Host}
+	if u.Path != "" && u.Path != "/" {
+		c.Path = "/REDACTED"
+	}
 	return c.String()
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/hookstream/hookstream/scheduler/schedulertest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -80,7 +81,7 @@ func TestOneTraceFromProducerToReceiver(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	e.createWebhook(rc.URL, []string{"sync.*"}, nil)
+	e.createWebhook(rc.URL+"/hooks/tok_in_the_path", []string{"sync.*"}, nil)
 
 	ctx, root := otel.Tracer("hrms-sync").Start(context.Background(), "hrms sync session")
 	tid := root.SpanContext().TraceID()
@@ -122,6 +123,11 @@ func TestOneTraceFromProducerToReceiver(t *testing.T) {
 	require.Len(t, attempts, 2, "one per attempt")
 	posts := find(http.MethodPost, trace.SpanKindClient)
 	require.Len(t, posts, 2)
+	for _, p := range posts {
+		attrs := attribute.NewSet(p.Attributes()...)
+		full, _ := attrs.Value("url.full")
+		require.Equal(t, rc.URL+"/REDACTED", full.AsString(), "the path may hold a credential")
+	}
 
 	// The receiver's traceparent is the HTTP client span of each attempt, in
 	// this trace; the retry continues from the first attempt.
