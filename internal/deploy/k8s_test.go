@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -159,6 +160,12 @@ func TestKubernetesManifests(t *testing.T) {
 	require.ElementsMatch(t, files, k.Resources, "kustomization.yaml lists every manifest")
 	require.Len(t, k.Images, 1)
 	m := loadManifests(t, k.Resources)
+	// Tokens are created by the operator (the README's kubectl create
+	// secret), never committed: a Secret here would be applied over theirs.
+	require.Empty(t, m.secrets, "deploy/k8s holds no Secret")
+	m.secrets = readmeSecrets(t)
+	require.Contains(t, m.secrets, "hookstream", "the README creates the Secret the roles read")
+	require.NotEmpty(t, m.secrets["hookstream"].StringData, "with the keys the README gives it")
 	require.Len(t, m.namespaces, 1)
 	require.Equal(t, k.Namespace, m.namespaces[0].Name)
 
@@ -278,4 +285,33 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 	require.Equal(t, len(roles), monitored, "every role's metrics are scraped")
+}
+
+// readmeSecrets are the Secrets the README's Kubernetes steps create with
+// kubectl create secret generic NAME --from-literal=KEY=..., by name, with
+// their keys.
+func readmeSecrets(t *testing.T) map[string]corev1.Secret {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	out := map[string]corev1.Secret{}
+	lines := strings.Split(string(b), "\n")
+	create := regexp.MustCompile(`kubectl .*create secret generic ([a-z0-9-]+)`)
+	literal := regexp.MustCompile(`--from-literal=([A-Z0-9_]+)=`)
+	for i, line := range lines {
+		m := create.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		command := line
+		for j := i; strings.HasSuffix(strings.TrimSpace(lines[j]), "\\") && j+1 < len(lines); j++ {
+			command += "\n" + lines[j+1]
+		}
+		s := corev1.Secret{StringData: map[string]string{}}
+		for _, l := range literal.FindAllStringSubmatch(command, -1) {
+			s.StringData[l[1]] = "set by the operator"
+		}
+		out[m[1]] = s
+	}
+	return out
 }
