@@ -242,8 +242,12 @@ func (h *handler) handle(msg jetstream.Msg) {
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
-		pctx, ps := telemetry.Start(ctx, "send "+broker.StreamDeliveries, trace.SpanKindProducer, func() []attribute.KeyValue {
-			return append(telemetry.Messaging(telemetry.Send, broker.StreamDeliveries, out.Subject),
+		stream := broker.StreamDeliveries
+		if !w.Enabled {
+			stream = broker.StreamDeadLetters // see deliveryMsg
+		}
+		pctx, ps := telemetry.Start(ctx, "send "+stream, trace.SpanKindProducer, func() []attribute.KeyValue {
+			return append(telemetry.Messaging(telemetry.Send, stream, out.Subject),
 				telemetry.WebhookKey.String(w.ID), telemetry.DeliveryKey.String(d.ID))
 		})
 		telemetry.Inject(pctx, out.Header)

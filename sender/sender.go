@@ -739,8 +739,18 @@ func (s *Sender) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstrea
 	d := &dl.Delivery
 	dm, err := broker.DeadLetterMsg(dl, d.ID+":dl:"+strconv.FormatUint(md.Sequence.Stream, 10))
 	if err == nil {
-		telemetry.Inject(ctx, dm.Header) // a replay continues this trace
-		_, err = s.js.PublishMsg(ctx, dm)
+		// The dead-lettering is a PRODUCER span; a replay continues from it.
+		pctx, ps := telemetry.Start(ctx, "send "+broker.StreamDeadLetters, trace.SpanKindProducer, func() []attribute.KeyValue {
+			return append(telemetry.Messaging(telemetry.Send, broker.StreamDeadLetters, dm.Subject),
+				telemetry.WebhookKey.String(d.WebhookID), telemetry.DeliveryKey.String(d.ID),
+				attribute.String("hookstream.dead_letter.reason", dl.Reason))
+		})
+		telemetry.Inject(pctx, dm.Header)
+		_, err = s.js.PublishMsg(pctx, dm)
+		if err != nil {
+			ps.SetStatus(codes.Error, err.Error())
+		}
+		ps.End()
 	}
 	if err != nil {
 		s.logger.ErrorContext(ctx, "dead letter not stored; will retry", "delivery_id", d.ID, "err", err)

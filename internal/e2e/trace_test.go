@@ -73,7 +73,18 @@ func traceparentOf(t *testing.T, r request) (trace.TraceID, trace.SpanID) {
 // producer to the receiver, across a retry.
 func TestOneTraceFromProducerToReceiver(t *testing.T) {
 	t.Parallel()
-	e := start(t, options{schedule: []time.Duration{10 * time.Millisecond}})
+	// A retry under a second waits inside the consumer; one of a second or
+	// more is a scheduled message, which must carry the trace too.
+	for _, retry := range []time.Duration{10 * time.Millisecond, 1500 * time.Millisecond} {
+		t.Run(retry.String(), func(t *testing.T) {
+			t.Parallel()
+			oneTrace(t, retry)
+		})
+	}
+}
+
+func oneTrace(t *testing.T, retry time.Duration) {
+	e := start(t, options{schedule: []time.Duration{retry}})
 	var calls atomic.Int32
 	rc := newReceiver(t, func(_ int, r request) int {
 		if r.Event.Type == "sync.started" && calls.Add(1) == 1 {
@@ -201,12 +212,55 @@ func TestTraceSurvivesTheEndOfDayReplayAndJoinsHTTPCallers(t *testing.T) {
 	down.Store(false)
 	replayClock.Set(eod)
 	replayed := rc.next(t)
-	gotTrace, _ := traceparentOf(t, replayed)
+	gotTrace, gotSpan := traceparentOf(t, replayed)
 	require.Equal(t, tid, gotTrace, "the end-of-day replay continues the trace")
+	e.settle()
+
+	// The chain: attempt (CONSUMER) → dead-lettering (PRODUCER) → replay
+	// (PRODUCER) → the replayed attempt (CONSUMER) → its request (CLIENT).
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	var deadLettering, replay []sdktrace.ReadOnlySpan
+	require.Eventually(t, func() bool {
+		deadLettering, replay = nil, nil
+		for _, s := range spans.of(tid) {
+			byID[s.SpanContext().SpanID()] = s
+			switch {
+			case s.Name() == "send DEADLETTERS" && s.SpanKind() == trace.SpanKindProducer:
+				deadLettering = append(deadLettering, s)
+			case s.Name() == "send DELIVERIES" && s.SpanKind() == trace.SpanKindProducer && replayedSpan(s):
+				replay = append(replay, s)
+			}
+		}
+		_, client := byID[gotSpan]
+		return len(deadLettering) == 1 && len(replay) == 1 && client
+	}, 5*time.Second, 10*time.Millisecond, "one dead-lettering span, one replay span, the replayed request's span")
+	parentOf := func(s sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
+		p, ok := byID[s.Parent().SpanID()]
+		require.True(t, ok, "%s has its parent in the trace", s.Name())
+		return p
+	}
+	failed := parentOf(deadLettering[0])
+	require.Equal(t, "process DELIVERIES", failed.Name())
+	require.Equal(t, trace.SpanKindConsumer, failed.SpanKind(), "dead-lettered by the last attempt")
+	require.Equal(t, deadLettering[0].SpanContext().SpanID(), replay[0].Parent().SpanID(), "the replay continues from the dead-lettering")
+	client := byID[gotSpan]
+	require.Equal(t, trace.SpanKindClient, client.SpanKind())
+	attempt := parentOf(client)
+	require.Equal(t, trace.SpanKindConsumer, attempt.SpanKind())
+	require.Equal(t, replay[0].SpanContext().SpanID(), attempt.Parent().SpanID(), "the replayed attempt follows the replay")
 	names := map[string]bool{}
 	for _, s := range spans.of(tid) {
 		names[s.Name()] = true
 	}
 	require.True(t, names["POST /v1/events"], "the API's SERVER span: %v", names)
-	require.True(t, names["send DELIVERIES"], "%v", names)
+}
+
+// replayedSpan reports whether s is a replay's (it has hookstream.replayed).
+func replayedSpan(s sdktrace.ReadOnlySpan) bool {
+	for _, kv := range s.Attributes() {
+		if kv.Key == telemetry.ReplayedKey {
+			return true
+		}
+	}
+	return false
 }
