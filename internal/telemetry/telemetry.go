@@ -35,19 +35,28 @@ import (
 // ScopeName is the instrumentation scope of Hookstream's spans.
 const ScopeName = "github.com/hookstream/hookstream"
 
-// tracer delegates to whichever provider is global when a span starts.
-var tracer = otel.Tracer(ScopeName)
+// tracer is Hookstream's tracer from the provider Install installed last
+// (otel's global delegating tracer follows only the first provider set, so
+// it is taken afresh from each).
+var tracer atomic.Pointer[trace.Tracer]
+
+func init() {
+	t := otel.Tracer(ScopeName)
+	tracer.Store(&t)
+}
 
 // active is set once a tracer provider is installed (Install).
 var active atomic.Bool
 
 // Tracer returns Hookstream's tracer.
-func Tracer() trace.Tracer { return tracer }
+func Tracer() trace.Tracer { return *tracer.Load() }
 
 // Install makes tp the global tracer provider and turns span recording on
 // (off again for a trace/noop provider).
 func Install(tp trace.TracerProvider) {
 	otel.SetTracerProvider(tp)
+	t := tp.Tracer(ScopeName)
+	tracer.Store(&t)
 	_, isNoop := tp.(noop.TracerProvider)
 	active.Store(!isNoop)
 }
@@ -68,7 +77,7 @@ func Start(ctx context.Context, name string, kind trace.SpanKind, attrs func() [
 	if attrs != nil {
 		opts = append(opts, trace.WithAttributes(attrs()...))
 	}
-	return tracer.Start(ctx, name, opts...)
+	return Tracer().Start(ctx, name, opts...)
 }
 
 func init() {
