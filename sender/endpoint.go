@@ -66,6 +66,18 @@ type endpoint struct {
 	noWaitUntil time.Time
 	// queueWait is how long a delivery may wait in queue (queueWaitFor).
 	queueWait time.Duration
+	// pausedUntil is when the receiver asked to be called again
+	// (Retry-After on a 429 or 503): nothing is attempted before.
+	pausedUntil time.Time
+}
+
+// pause holds every attempt to the endpoint until until (a Retry-After).
+func (e *endpoint) pause(until time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if until.After(e.pausedUntil) {
+		e.pausedUntil = until
+	}
 }
 
 // initialLimit is an endpoint's concurrency limit until it has succeeded.
@@ -139,6 +151,9 @@ const (
 func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if now.Before(e.pausedUntil) {
+		return admitLater, e.pausedUntil.Add(jitter(time.Second))
+	}
 	switch e.state {
 	case open:
 		if now.Before(e.openUntil) {
@@ -253,6 +268,13 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cap i
 	if e.state != closed {
 		v.later, e.queue = e.queue, nil
 		v.at = e.retryAt(now)
+		e.shrunk()
+		return v
+	}
+	if now.Before(e.pausedUntil) {
+		// The receiver asked for a pause: what waits goes back until then.
+		v.later, e.queue = e.queue, nil
+		v.at = e.pausedUntil.Add(jitter(time.Second))
 		e.shrunk()
 		return v
 	}

@@ -478,6 +478,11 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 	at := s.now().UTC()
 	res := s.client.Send(ctx, wh, d, at)
 	s.attempts.Add(1)
+	if res.RetryAfter > 0 {
+		// The receiver asked to be left alone for a while: not this
+		// delivery only, but every one to it (see endpoint.pause).
+		j.ep.pause(s.now().Add(min(res.RetryAfter, s.maxRetryAfter)))
+	}
 	class := classOf(&res)
 	s.byClass[class].Add(1)
 	tc := s.tstats.of(d.TenantID)

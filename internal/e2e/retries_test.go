@@ -62,7 +62,8 @@ func senderPending(t *testing.T, e *env) (pending uint64, ackPending int) {
 }
 
 // A receiver answering 429 with Retry-After: 2 is not called again before
-// 2 s, and the waiting retry holds no consumer slot meanwhile.
+// 2 s — neither for that delivery nor for any other — and the waiting
+// retry holds no consumer slot meanwhile.
 func TestRetryAfterIsHonoured(t *testing.T) {
 	t.Parallel()
 	e := start(t, options{schedule: []time.Duration{10 * time.Millisecond}})
@@ -78,13 +79,24 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	e.publish(syncStarted("org_1"))
 
 	first := rc.next(t)
+	require.Eventually(t, func() bool { return e.p.Sender.Stats().Retried == 1 }, 10*time.Second, time.Millisecond,
+		"the sender has the 429")
+	const more = 4
+	for range more {
+		e.publish(syncStarted("org_1"))
+	}
 	require.Eventually(t, func() bool {
 		pending, ackPending := senderPending(t, e)
 		return pending == 0 && ackPending == 0
-	}, 10*time.Second, 5*time.Millisecond, "the retry waits outside the consumer")
-	second := rc.next(t)
-	require.Equal(t, first.Header.Get("webhook-id"), second.Header.Get("webhook-id"))
-	require.GreaterOrEqual(t, second.At.Sub(first.At), 2*time.Second, "not called again before Retry-After")
+	}, 10*time.Second, 5*time.Millisecond, "what waits, waits outside the consumer")
+	ids := map[string]bool{}
+	for range 1 + more {
+		r := rc.next(t)
+		ids[r.Header.Get("webhook-id")] = true
+		require.GreaterOrEqual(t, r.At.Sub(first.At), 2*time.Second, "not called again before Retry-After")
+	}
+	require.Len(t, ids, 1+more, "the retry and every other delivery")
+	require.True(t, ids[first.Header.Get("webhook-id")], "the 429'd delivery retried")
 }
 
 // Every attempt's outcome ends up in the dead letter.
