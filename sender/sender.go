@@ -389,8 +389,12 @@ func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 		s.freeJob(j)
 		return
 	case !wh.Enabled:
-		// Kept for a replay once the webhook is enabled again.
-		s.deadLetter(ctx, msg, md, &schemas.DeadLetter{Delivery: *d, Reason: disabledReason(wh), Attempts: d.Attempts})
+		// Kept for a replay once the webhook is enabled again, with its
+		// body: the event may be gone from EVENTS by then.
+		j.wh = wh
+		if s.inline(ctx, j) {
+			s.deadLetter(ctx, msg, md, &schemas.DeadLetter{Delivery: *d, Reason: disabledReason(wh), Attempts: d.Attempts})
+		}
 		s.freeJob(j)
 		return
 	}
@@ -548,6 +552,17 @@ func (s *Sender) resolvePayload(ctx context.Context, j *job) bool {
 	return true
 }
 
+// inline gives a delivery that refers to its event (a large fan-out) the
+// body before it is dead-lettered, so a replay after EVENTS has dropped the
+// event still has it. It reports false when it could not, having dealt
+// with the message (see resolvePayload).
+func (s *Sender) inline(ctx context.Context, j *job) bool {
+	if len(j.d.Payload) > 0 || j.d.EventSeq == 0 {
+		return true
+	}
+	return s.resolvePayload(ctx, j)
+}
+
 // sendBack returns a delivery that was not attempted (its endpoint was busy
 // or broken) to the stream, due at at, without counting an attempt, and
 // acknowledges this message. A delivery that has waited so, unattempted,
@@ -556,6 +571,9 @@ func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 	d := &j.d
 	now := s.now()
 	if !d.WaitingSince.IsZero() && now.Sub(d.WaitingSince) > s.maxBroken {
+		if !s.inline(ctx, j) {
+			return
+		}
 		s.deadLetter(ctx, j.msg, j.md, &schemas.DeadLetter{
 			Delivery: *d, Attempts: d.Attempts,
 			Reason: fmt.Sprintf("not attempted since %s: the receiver stayed busy or unavailable (circuit open)",
