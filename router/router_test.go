@@ -141,3 +141,41 @@ func TestUnmarkedEventsAreValidatedWhole(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// An event no webhook subscribes to is acknowledged and counted, not kept
+// pending, and nothing is written for it.
+func TestUnmatchedEventsAreAckedAndCounted(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	p, err := producer.New(producer.Config{JS: b.JS})
+	require.NoError(t, err)
+	for range 3 {
+		_, err = p.Publish(ctx, &schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
+			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
+		require.NoError(t, err)
+	}
+	r, err := router.New(router.Config{JS: b.JS, Matcher: hooks(nil)})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	require.Eventually(t, func() bool {
+		c, err := b.JS.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == 3
+	}, 10*time.Second, 5*time.Millisecond, "every event acknowledged")
+	cancel()
+	require.NoError(t, <-done)
+	st := r.Stats()
+	require.Equal(t, uint64(3), st.Unmatched)
+	require.Zero(t, st.Routed)
+	s, err := b.JS.Stream(ctx, broker.StreamDeliveries)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.Zero(t, info.State.Msgs, "no delivery written")
+}

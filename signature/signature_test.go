@@ -39,6 +39,33 @@ func TestPresetKnownAnswers(t *testing.T) {
 	}
 }
 
+// Explicit options, each against a value computed independently (Python's
+// hmac over the same body and key).
+func TestExplicitOptionsKnownAnswers(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"id":"evt_1","type":"sync.started"}`)
+	cases := []struct {
+		cfg  signature.Config
+		want string
+	}{
+		{signature.Config{Algorithm: "sha1", Encoding: "base64", Header: "X-Sig"}, "FVx8oYmafjstplOb7iNc/YlYoCA="},
+		{signature.Config{Algorithm: "sha256", Encoding: "base64", Header: "X-Sig", Prefix: "v1="}, "v1=HdWXZrQlw5vbj3ny/awxssoHcVpGRm7za2eIhJYe64U="},
+		{signature.Config{Algorithm: "sha512", Encoding: "base64", Header: "X-Sig"}, "vSFUsITEmaYruqQ3KHXwGu431AsA9q4SphRgBfjwjBmaat4ZO9I9e44zwcxUfRm9z1teppF7pwTYKZQxB8cyUQ=="},
+		{signature.Config{Header: "X-Sig", Prefix: "sha256="}, "sha256=1dd59766b425c39bdb8f79f2fdac31b2ca07715a46466ef36b678884961eeb85"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cfg.Algorithm+"/"+tc.cfg.Encoding, func(t *testing.T) {
+			t.Parallel()
+			s, err := signature.New(tc.cfg)
+			require.NoError(t, err)
+			h := http.Header{}
+			require.NoError(t, s.Sign(h, "msg_1", time.Now(), body, []string{"my_secret_key"}))
+			require.Equal(t, tc.want, h.Get("X-Sig"))
+			require.NoError(t, s.Verify(h, body, time.Now(), "my_secret_key"))
+		})
+	}
+}
+
 // The example of the Standard Webhooks specification.
 func TestStandardKnownAnswer(t *testing.T) {
 	t.Parallel()
