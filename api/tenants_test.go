@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,6 +80,7 @@ func TestTenantsAreIsolated(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, tried, 6, "every route with a webhook id was tried")
+
 	r := tb.do(t, http.MethodGet, "/v1/webhooks", tokenB, nil)
 	require.JSONEq(t, `{"data":[]}`, string(r.body))
 
@@ -94,6 +96,26 @@ func TestTenantsAreIsolated(t *testing.T) {
 	wb := tb.createWebhook(t, tokenB, nil)
 	require.Equal(t, "globex", wb.TenantID)
 	require.Equal(t, http.StatusNotFound, tb.do(t, http.MethodGet, "/v1/webhooks/"+wb.ID, tokenA, nil).status)
+	// An attempt of tenant A's, asked for by number through tenant B's own
+	// webhook: not found, never shown or resent.
+	rc := newRecorder(t, http.StatusOK)
+	wA := tb.createWebhook(t, tokenA, map[string]any{"url": rc.URL + "/hooks", "enabled": false})
+	var a attempt
+	tb.do(t, http.MethodPost, "/v1/webhooks/"+wA.ID+"/test", tokenA, nil).json(t, &a)
+	require.NotZero(t, a.Seq)
+	wB := tb.createWebhook(t, tokenB, map[string]any{"url": rc.URL + "/b", "enabled": false})
+	seq := strconv.FormatUint(a.Seq, 10)
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/webhooks/" + wB.ID + "/attempts/" + seq},
+		{http.MethodPost, "/v1/webhooks/" + wB.ID + "/attempts/" + seq + "/resend"},
+		{http.MethodGet, "/v1/webhooks/" + wA.ID + "/attempts/" + seq},
+	} {
+		r := tb.do(t, req.method, req.path, tokenB, nil)
+		require.Equal(t, http.StatusNotFound, r.status, "%s %s: %s", req.method, req.path, r.body)
+		require.NotContains(t, string(r.body), a.DeliveryID)
+	}
+	require.Equal(t, http.StatusOK, tb.do(t, http.MethodGet, "/v1/webhooks/"+wA.ID+"/attempts/"+seq, tokenA, nil).status,
+		"tenant A sees its own")
 }
 
 func TestCreateTenant(t *testing.T) {
