@@ -111,6 +111,7 @@ type Stats struct {
 	Dropped      uint64 // deliveries for deleted webhooks
 	Disabled     uint64 // webhooks this sender disabled
 	SentBack     uint64 // deliveries sent back for later: endpoint busy or circuit open
+	Quarantined  uint64 // undecodable deliveries moved to QUARANTINE
 	OpenCircuits int    // endpoints whose circuit is open now
 	// ByClass counts attempts by outcome, in the order of StatusClasses.
 	ByClass [len(StatusClasses)]uint64
@@ -140,9 +141,9 @@ type Sender struct {
 	stopping      atomic.Bool
 	jobs          sync.Pool
 
-	attempts, delivered, retried, deadLettered, dropped, disabled, sentBack atomic.Uint64
-	byClass                                                                 [len(StatusClasses)]atomic.Uint64
-	latency                                                                 histogram
+	attempts, delivered, retried, deadLettered, dropped, disabled, sentBack, quarantined atomic.Uint64
+	byClass                                                                              [len(StatusClasses)]atomic.Uint64
+	latency                                                                              histogram
 }
 
 // New returns a Sender. Run starts it.
@@ -212,7 +213,7 @@ func (s *Sender) Stats() Stats {
 	st := Stats{
 		Attempts: s.attempts.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(), Disabled: s.disabled.Load(),
-		SentBack: s.sentBack.Load(), OpenCircuits: s.openCircuits(),
+		SentBack: s.sentBack.Load(), Quarantined: s.quarantined.Load(), OpenCircuits: s.openCircuits(),
 	}
 	for i := range st.ByClass {
 		st.ByClass[i] = s.byClass[i].Load()
@@ -806,6 +807,7 @@ func (s *Sender) quarantine(msg jetstream.Msg, md *jetstream.MsgMetadata, reason
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
+	s.quarantined.Add(1)
 	s.logger.WarnContext(telemetry.Extract(ctx, msg.Headers()), "delivery quarantined", "subject", msg.Subject(), "reason", reason)
 	_ = msg.Term()
 }

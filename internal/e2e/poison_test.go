@@ -93,3 +93,29 @@ func TestPoisonInterleavedWithValidEvents(t *testing.T) {
 		require.NotEmpty(t, m.Header.Get(broker.HeaderOrigSubject))
 	}
 }
+
+// Undecodable bytes on a deliveries subject (a broken or hostile writer) are
+// quarantined by the sender with the reason and the raw bytes, counted, and
+// the deliveries around them still arrive.
+func TestUndecodableDeliveriesAreQuarantined(t *testing.T) {
+	t.Parallel()
+	e := start(t, options{})
+	rc := newReceiver(t, nil)
+	e.createWebhook(rc.URL, []string{"*"}, nil)
+	ctx := context.Background()
+	garbage := []byte{0xc1, 0xff, 0x00, 'n', 'o', 't', ' ', 'm', 's', 'g', 'p', 'a', 'c', 'k'}
+	_, err := e.b.JS.Publish(ctx, broker.DeliverySubject("default", "wh_nowhere"), garbage)
+	require.NoError(t, err)
+	id := e.publish(syncStarted("org_1"))
+	require.Equal(t, id, rc.next(t).Event.ID)
+	e.settle()
+	require.Equal(t, uint64(1), e.p.Sender.Stats().Quarantined)
+
+	qs, err := e.b.JS.Stream(ctx, broker.StreamQuarantine)
+	require.NoError(t, err)
+	m, err := qs.GetLastMsgForSubject(ctx, broker.QuarantineSubject(broker.StreamDeliveries))
+	require.NoError(t, err)
+	require.Equal(t, garbage, m.Data, "the raw bytes")
+	require.Contains(t, m.Header.Get(broker.HeaderReason), "undecodable delivery")
+	require.Equal(t, broker.DeliverySubject("default", "wh_nowhere"), m.Header.Get(broker.HeaderOrigSubject))
+}

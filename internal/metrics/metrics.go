@@ -69,6 +69,7 @@ var (
 	retries      = desc("retries_total", "Retries scheduled after a failed attempt.")
 	deadLetters  = desc("dead_letters_total", "Deliveries this sender moved to the dead letters.")
 	dropped      = desc("deliveries_dropped_total", "Deliveries dropped because their webhook was deleted.")
+	quarantined  = desc("deliveries_quarantined_total", "Undecodable deliveries moved to the QUARANTINE stream.")
 	sentBack     = desc("deliveries_sent_back_total", "Deliveries sent back unattempted: receiver busy or its circuit open.")
 	disabled     = desc("webhooks_disabled_total", "Webhooks a sender disabled (410 Gone, or failing too long).")
 	openCircuits = desc("circuits_open", "Receivers whose circuit breaker is open in this sender.")
@@ -86,7 +87,7 @@ type collector struct{ src Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, eventsPublished, eventsDuplicate, eventsRejected, eventsRouted, deliveriesRouted,
-		attempts, attemptTime, delivered, retries, deadLetters, dropped, sentBack, disabled, openCircuits,
+		attempts, attemptTime, delivered, retries, deadLetters, dropped, quarantined, sentBack, disabled, openCircuits,
 		replayed, replayKept, replayGone,
 		consumerPending, consumerAckPending, streamMessages} {
 		ch <- d
@@ -126,6 +127,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, retries, st.Retried)
 		counter(ch, deadLetters, st.DeadLettered)
 		counter(ch, dropped, st.Dropped)
+		counter(ch, quarantined, st.Quarantined)
 		counter(ch, sentBack, st.SentBack)
 		counter(ch, disabled, st.Disabled)
 		gauge(ch, openCircuits, float64(st.OpenCircuits))
