@@ -69,4 +69,12 @@ func TestMetricsAddUp(t *testing.T) {
 	require.Equal(t, failedAttempts, m[`hookstream_retries_total`]+dead, "each failed attempt was retried or dead-lettered")
 	require.Equal(t, float64(1), m[`hookstream_build_info{role="e2e",version="test"}`])
 	require.Positive(t, m[`hookstream_attempt_duration_seconds_count`])
+	// Everything routed: the router's consumer has nothing pending.
+	require.Equal(t, float64(0), m[`hookstream_consumer_pending{consumer="router",stream="EVENTS"}`])
+	require.Equal(t, float64(0), m[`hookstream_consumer_ack_pending{consumer="router",stream="EVENTS"}`])
+	require.Contains(t, m, `hookstream_consumer_pending{consumer="sender",stream="DELIVERIES"}`)
+	require.Contains(t, m, `hookstream_circuits_open`)
+	require.LessOrEqual(t, m[`hookstream_circuits_open`], float64(1), "at most the failing receiver's")
+
+	require.Equal(t, float64(0), m[`hookstream_replayed_total`], "nothing replayed yet")
 }
