@@ -76,5 +76,6 @@ func TestMetricsAddUp(t *testing.T) {
 	require.Contains(t, m, `hookstream_circuits_open`)
 	require.LessOrEqual(t, m[`hookstream_circuits_open`], float64(1), "at most the failing receiver's")
 
+	require.Contains(t, m, `hookstream_replayed_total`)
 	require.Equal(t, float64(0), m[`hookstream_replayed_total`], "nothing replayed yet")
 }
