@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 )
 
@@ -134,6 +136,24 @@ func TestComposeTopologyAsProcesses(t *testing.T) {
 	hc.Env = []string{"HOOKSTREAM_OPS_ADDR=" + running[0].ops}
 	out, err := hc.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+
+	// The roles declared every stream and bucket at R3, as the compose
+	// environment asks (HOOKSTREAM_REPLICAS), across the three nodes.
+	nc, err := nats.Connect(strings.Join(natsURLs, ","))
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	streams := js.ListStreams(t.Context())
+	n := 0
+	for info := range streams.Info() {
+		require.Equal(t, 3, info.Config.Replicas, "stream %s", info.Config.Name)
+		require.NotNil(t, info.Cluster, "stream %s", info.Config.Name)
+		require.Len(t, info.Cluster.Replicas, 2, "stream %s: a leader and two replicas", info.Config.Name)
+		n++
+	}
+	require.NoError(t, streams.Err())
+	require.GreaterOrEqual(t, n, 8, "the streams and the KV buckets' streams")
 
 	// The walk-through: a tenant, a webhook to the receiver, events.
 	api := "http://" + apiAddr

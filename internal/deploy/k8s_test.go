@@ -241,7 +241,9 @@ func TestKubernetesManifests(t *testing.T) {
 		require.True(t, *c.SecurityContext.ReadOnlyRootFilesystem, "%s: read-only root", where)
 		require.NotNil(t, spec.TerminationGracePeriodSeconds, where)
 		require.Greater(t, *spec.TerminationGracePeriodSeconds, int64(15), "%s: SIGKILL only after a drain (--timeout)", where)
-		require.NotNil(t, c.Resources.Limits.Memory(), where)
+		require.False(t, c.Resources.Limits.Memory().IsZero(), "%s: a memory limit", where)
+		require.False(t, c.Resources.Requests.Cpu().IsZero(), "%s: a CPU request", where)
+		require.False(t, c.Resources.Requests.Memory().IsZero(), "%s: a memory request", where)
 	}
 	for _, r := range roles {
 		require.Contains(t, byRole, r, "a Deployment for every role")
@@ -266,13 +268,21 @@ func TestKubernetesManifests(t *testing.T) {
 			require.Contains(t, names, p.TargetPort.String(), "Service %s: target port", s.Name)
 		}
 	}
+	guarded := map[string]bool{}
 	for _, p := range m.pdbs {
-		podLabels("PodDisruptionBudget "+p.Name, p.Spec.Selector.MatchLabels)
+		guarded[podLabels("PodDisruptionBudget "+p.Name, p.Spec.Selector.MatchLabels).Name] = true
 	}
+	for _, d := range m.deployments {
+		require.True(t, guarded[d.Name], "Deployment %s has a PodDisruptionBudget", d.Name)
+	}
+	require.Len(t, m.hpas, 1)
 	for _, h := range m.hpas {
 		ref := h.Spec.ScaleTargetRef
 		require.Equal(t, "Deployment", ref.Kind)
-		require.True(t, slices.ContainsFunc(m.deployments, func(d appsv1.Deployment) bool { return d.Name == ref.Name }), "HPA %s: target", h.Name)
+		i := slices.IndexFunc(m.deployments, func(d appsv1.Deployment) bool { return d.Name == ref.Name })
+		require.GreaterOrEqual(t, i, 0, "HPA %s: target", h.Name)
+		require.Equal(t, "sender", m.deployments[i].Spec.Template.Spec.Containers[0].Args[0], "HPA %s scales the senders", h.Name)
+		require.Greater(t, h.Spec.MaxReplicas, *h.Spec.MinReplicas, "HPA %s: room to scale", h.Name)
 	}
 	require.Len(t, m.monitors, 1)
 	monitored := 0
