@@ -28,6 +28,8 @@ type topoFlags struct {
 	replicas          int
 	deadLetters       time.Duration
 	attempts          time.Duration
+	attemptsPerHook   int
+	events            time.Duration
 	senderAckWait     time.Duration
 	senderMaxAckPends int
 }
@@ -37,6 +39,10 @@ func (t *topoFlags) register(f *flags) {
 	f.duration(&t.deadLetters, "dead-letter-retention", "HOOKSTREAM_DEAD_LETTER_RETENTION", scheduler.DefaultRetention,
 		"how long dead letters wait for a replay; each end-of-day run removes older ones, with an audit record")
 	f.duration(&t.attempts, "attempts-retention", "HOOKSTREAM_ATTEMPTS_RETENTION", 14*24*time.Hour, "how long the delivery log keeps attempts")
+	f.integer(&t.attemptsPerHook, "attempts-per-webhook", "HOOKSTREAM_ATTEMPTS_PER_WEBHOOK", 10_000,
+		"the most attempts the delivery log keeps per webhook (the oldest go first)")
+	f.duration(&t.events, "events-retention", "HOOKSTREAM_EVENTS_RETENTION", 7*24*time.Hour,
+		"how long events are kept (the delivery log shows and resends their bodies from them)")
 	f.duration(&t.senderAckWait, "sender-ack-wait", "HOOKSTREAM_SENDER_ACK_WAIT", 60*time.Second,
 		"how long a sender may hold a delivery before it goes to another sender: what a crashed sender held waits this long; must exceed --timeout")
 	f.integer(&t.senderMaxAckPends, "sender-max-ack-pending", "HOOKSTREAM_SENDER_MAX_ACK_PENDING", 20_000,
@@ -51,12 +57,17 @@ func (t *topoFlags) topology() (broker.Topology, error) {
 		return broker.Topology{}, fmt.Errorf("--dead-letter-retention %s: want an hour or more", t.deadLetters)
 	case t.attempts < time.Hour:
 		return broker.Topology{}, fmt.Errorf("--attempts-retention %s: want an hour or more", t.attempts)
+	case t.attemptsPerHook < 100:
+		return broker.Topology{}, fmt.Errorf("--attempts-per-webhook %d: want 100 or more", t.attemptsPerHook)
+	case t.events < time.Hour:
+		return broker.Topology{}, fmt.Errorf("--events-retention %s: want an hour or more", t.events)
 	case t.senderAckWait < time.Second:
 		return broker.Topology{}, fmt.Errorf("--sender-ack-wait %s: want a second or more", t.senderAckWait)
 	case t.senderMaxAckPends < 1:
 		return broker.Topology{}, fmt.Errorf("--sender-max-ack-pending %d: want 1 or more", t.senderMaxAckPends)
 	}
 	return broker.Topology{Replicas: t.replicas, DeadLetterRetention: t.deadLetters, AttemptsMaxAge: t.attempts,
+		AttemptsPerWebhook: int64(t.attemptsPerHook), EventsMaxAge: t.events,
 		SenderAckWait: t.senderAckWait, SenderMaxAckPending: t.senderMaxAckPends}, nil
 }
 

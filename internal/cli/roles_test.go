@@ -139,7 +139,8 @@ func TestRoleConfiguresTheSenderConsumer(t *testing.T) {
 	t.Parallel()
 	srv := brokertest.Server(t, "")
 	require.Contains(t, role(t, "sender", "--nats", srv.ClientURL(), "--log-level", "error",
-		"--timeout", "2s", "--sender-ack-wait", "7s", "--sender-max-ack-pending", "500"), "sender, NATS")
+		"--timeout", "2s", "--sender-ack-wait", "7s", "--sender-max-ack-pending", "500",
+		"--attempts-retention", "48h", "--attempts-per-webhook", "250", "--events-retention", "72h"), "sender, NATS")
 	// CreateOnly with the default topology: reads what the sender declared
 	// without declaring it again.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -153,4 +154,11 @@ func TestRoleConfiguresTheSenderConsumer(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 7*time.Second, info.Config.AckWait)
 	require.Equal(t, 500, info.Config.MaxAckPending)
+	attempts, err := b.JS.Stream(context.Background(), broker.StreamAttempts)
+	require.NoError(t, err)
+	require.Equal(t, 48*time.Hour, attempts.CachedInfo().Config.MaxAge)
+	require.Equal(t, int64(250), attempts.CachedInfo().Config.MaxMsgsPerSubject)
+	events, err := b.JS.Stream(context.Background(), broker.StreamEvents)
+	require.NoError(t, err)
+	require.Equal(t, 72*time.Hour, events.CachedInfo().Config.MaxAge)
 }
