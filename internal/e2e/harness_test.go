@@ -7,12 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookstream/hookstream/api"
@@ -189,6 +192,9 @@ func (e *env) createWebhook(url string, events []string, extra map[string]any) c
 	require.Equal(e.t, http.StatusCreated, code)
 	require.NotEmpty(e.t, w.ID)
 	require.NotEmpty(e.t, w.Secret)
+	if _, other := extra["signature"]; !other {
+		expectSignedBy(e.t, url, w.Secret)
+	}
 	return w
 }
 
@@ -217,10 +223,64 @@ type receiver struct {
 	headers http.Header
 }
 
+// signingSecrets are the Standard Webhooks secrets of the webhooks the
+// tests made, by the host:port of their URL: every receiver checks every
+// Standard Webhooks delivery it gets with the reference library and one of
+// them, so our signing is checked by code we did not write.
+var signingSecrets sync.Map // host:port → *secretList
+
+type secretList struct {
+	mu      sync.Mutex
+	secrets []string
+}
+
+// expectSignedBy records that deliveries to rawURL are signed (Standard
+// Webhooks) with secret.
+func expectSignedBy(t *testing.T, rawURL, secret string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	v, _ := signingSecrets.LoadOrStore(u.Host, &secretList{})
+	l := v.(*secretList)
+	l.mu.Lock()
+	l.secrets = append(l.secrets, secret)
+	l.mu.Unlock()
+}
+
+// verifies reports whether a Standard Webhooks request to host verifies
+// with one of the secrets of its webhooks; true when none is known or the
+// request is signed with another scheme.
+func verifies(host string, h http.Header, body []byte) bool {
+	v, ok := signingSecrets.Load(host)
+	if !ok || h.Get("webhook-signature") == "" {
+		return true
+	}
+	l := v.(*secretList)
+	l.mu.Lock()
+	secrets := slices.Clone(l.secrets)
+	l.mu.Unlock()
+	for _, sec := range secrets {
+		ref, err := standardwebhooks.NewWebhook(sec)
+		// The senders' clock may be moved forward by a test: the signature
+		// is what is checked here, the timestamp tolerance elsewhere.
+		if err == nil && ref.VerifyIgnoringTimestamp(body, h) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func newReceiver(t *testing.T, respond func(n int, r request) int) *receiver {
 	rc := &receiver{arrived: make(chan request, 10_000), respond: respond}
+	var unverified atomic.Int32
+	t.Cleanup(func() {
+		require.Zero(t, unverified.Load(), "deliveries whose Standard Webhooks signature the reference library refused")
+	})
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if !verifies(r.Host, r.Header, body) {
+			unverified.Add(1)
+		}
 		req := request{At: time.Now(), Header: r.Header.Clone(), Body: body}
 		_ = json.Unmarshal(body, &req.Event)
 		rc.mu.Lock()

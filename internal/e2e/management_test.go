@@ -50,6 +50,7 @@ func TestRotationGracePeriod(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.call(http.MethodPost, "/v1/webhooks/"+wh.ID+"/rotate-secret", map[string]any{"grace_period": "1h"}, &rotated))
 	newSecret := rotated.Secret
 	require.NotEqual(t, oldSecret, newSecret)
+	expectSignedBy(t, rc.URL, newSecret)
 
 	e.publish(syncStarted("org_1"))
 	during := rc.next(t)

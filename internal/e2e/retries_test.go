@@ -48,6 +48,11 @@ func (e *env) storeWebhook(w *schemas.Webhook) {
 		w.Secrets = []schemas.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
 	}
 	w.IncludePayload, w.Enabled = true, true
+	if w.Signature == (schemas.SignatureConfig{}) {
+		for _, sec := range w.Secrets {
+			expectSignedBy(e.t, w.URL, sec.Value)
+		}
+	}
 	require.NoError(e.t, e.p.Store.Create(context.Background(), w))
 	require.NoError(e.t, e.p.Index.Sync(context.Background()))
 }
