@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,7 +15,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // counts: every healthy delivery arrived, verified. No timing is asserted.
 func TestScenariosSmoke(t *testing.T) {
 	t.Parallel()
-	for _, name := range Scenarios {
+	for _, name := range append(slices.Clone(Scenarios), Extra...) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			const scale = 0.005
@@ -29,6 +30,10 @@ func TestScenariosSmoke(t *testing.T) {
 			require.Equal(t, want, s.Deliveries)
 			require.Positive(t, s.PerSec)
 			require.Positive(t, s.CPUMicros)
+			if name == "backlog" {
+				require.Positive(t, s.PeakBacklog)
+				require.Positive(t, s.MaxGoroutines)
+			}
 		})
 	}
 }

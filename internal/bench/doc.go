@@ -10,6 +10,12 @@
 //	latency    a steady 1,000 events/s for 30 s: publish-to-delivery percentiles
 //	ceiling    a bare Go HTTP client posting 1 KiB to the same receiver, same concurrency
 //
+// and, only when named, as it takes about a minute a run:
+//
+//	backlog    100 webhooks on "*", 10,000 events: a million deliveries, most of
+//	           them waiting at once; reports the peak backlog, the most goroutines
+//	           and the peak RSS besides the usual figures
+//
 // Each run of a scenario is a child process (the same binary), so CPU time
 // and peak RSS are the run's own; the figures reported are medians of the
 // runs. CPU includes everything in the process: NATS server, pipeline and

@@ -46,6 +46,10 @@ type Result struct {
 	// above, which count the healthy webhooks only).
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
 	HealthyP99    float64 `json:"healthy_p99_ms,omitempty"`
+	// Backlog only: the most deliveries waiting at once, and the most
+	// goroutines the process had.
+	PeakBacklog   float64 `json:"peak_backlog,omitempty"`
+	MaxGoroutines float64 `json:"max_goroutines,omitempty"`
 }
 
 // Run runs every scenario Runs times, each in a child process, and returns
@@ -64,7 +68,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 	}
 	var out []Result
-	for _, name := range Scenarios { // in the documented order
+	for _, name := range append(slices.Clone(Scenarios), Extra...) { // in the documented order
 		if !slices.Contains(names, name) {
 			continue
 		}
@@ -75,8 +79,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 				return out, err
 			}
 			if cfg.Progress != nil {
-				fmt.Fprintf(cfg.Progress, "%s run %d/%d: %.0f deliveries/s, %.1f µs CPU each, p99 %.1f ms, peak RSS %.0f MiB\n",
+				fmt.Fprintf(cfg.Progress, "%s run %d/%d: %.0f deliveries/s, %.1f µs CPU each, p99 %.1f ms, peak RSS %.0f MiB",
 					name, i+1, cfg.Runs, s.PerSec, s.CPUMicros, s.LatencyMS.P99, s.PeakRSSMiB)
+				if s.PeakBacklog > 0 {
+					fmt.Fprintf(cfg.Progress, ", peak backlog %d, at most %d goroutines", s.PeakBacklog, s.MaxGoroutines)
+				}
+				fmt.Fprintln(cfg.Progress)
 			}
 			samples = append(samples, s)
 		}
@@ -148,6 +156,10 @@ func medianOf(name string, samples []Sample) Result {
 	if name == "blackhole" {
 		r.HealthyPerSec, r.HealthyP99 = r.DeliveriesPerSec, r.P99
 	}
+	if name == "backlog" {
+		r.PeakBacklog = pick(func(s Sample) float64 { return float64(s.PeakBacklog) })
+		r.MaxGoroutines = pick(func(s Sample) float64 { return float64(s.MaxGoroutines) })
+	}
 	return r
 }
 
@@ -165,5 +177,14 @@ func WriteTable(w io.Writer, results []Result) error {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.3f\t%.2f\t%.2f\t%.2f\t%.0f\t%s\t%d\t\n", r.Scenario, r.DeliveriesPerSec, r.CPUMicros,
 			r.CPUMicros/1000, r.P50, r.P95, r.P99, r.PeakRSSMiB, ratio, r.Runs)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.PeakBacklog > 0 {
+			fmt.Fprintf(w, "\n%s: at most %.0f deliveries waiting in DELIVERIES at once, at most %.0f goroutines, peak RSS %.0f MiB\n",
+				r.Scenario, r.PeakBacklog, r.MaxGoroutines, r.PeakRSSMiB)
+		}
+	}
+	return nil
 }

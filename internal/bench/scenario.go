@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,8 +28,12 @@ import (
 	"github.com/hookstream/hookstream/signature"
 )
 
-// Scenarios in the order they run.
+// Scenarios in the order they run by default.
 var Scenarios = []string{"single", "fanout", "blackhole", "encrypted", "latency", "ceiling"}
+
+// Extra are the scenarios run only when named (--scenario): they take
+// longer than the others.
+var Extra = []string{"backlog"}
 
 // Options size a run.
 type Options struct {
@@ -54,6 +59,10 @@ type Sample struct {
 	P50, P95   float64 `json:"-"`
 	P99, Max   float64 `json:"-"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// The backlog scenario: the most deliveries waiting in DELIVERIES at
+	// once, and the most goroutines in the process (sampled every 100 ms).
+	PeakBacklog   uint64 `json:"peak_backlog,omitempty"`
+	MaxGoroutines int    `json:"max_goroutines,omitempty"`
 	// The healthy webhooks of the blackhole scenario.
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
 	HealthyP99    float64 `json:"healthy_p99_ms,omitempty"`
@@ -74,6 +83,7 @@ type shape struct {
 	encrypted                    bool
 	rate                         int           // events/s for a steady run; 0 = as fast as possible
 	duration                     time.Duration // of a steady run
+	sample                       bool          // sample the backlog and the goroutines
 }
 
 func shapeOf(name string, scale float64) (shape, error) {
@@ -92,8 +102,10 @@ func shapeOf(name string, scale float64) (shape, error) {
 		return shape{webhooks: 1, rate: 1000, duration: max(d, 200*time.Millisecond)}, nil
 	case "ceiling":
 		return shape{events: n(100_000)}, nil
+	case "backlog":
+		return shape{webhooks: 100, events: n(10_000), sample: true}, nil
 	}
-	return shape{}, fmt.Errorf("bench: unknown scenario %q (have %s)", name, strings.Join(Scenarios, ", "))
+	return shape{}, fmt.Errorf("bench: unknown scenario %q (have %s)", name, strings.Join(append(slices.Clone(Scenarios), Extra...), ", "))
 }
 
 // RunOne runs one scenario once in this process.
@@ -323,6 +335,17 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 		evs[i] = schemas.Event{ID: eventID(i), Type: schemas.TypeEmployeeUpdated,
 			TenantID: benchTenant, OrgID: "org_bench", Data: pages[i%len(pages)]}
 	}
+	var peakBacklog atomic.Uint64
+	var maxGoroutines atomic.Int64
+	if sh.sample {
+		stopSampling := make(chan struct{})
+		sampled := make(chan struct{})
+		defer func() { close(stopSampling); <-sampled }()
+		go func() {
+			defer close(sampled)
+			sampleBacklog(ctx, b, stopSampling, &peakBacklog, &maxGoroutines)
+		}()
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	if sh.rate > 0 {
@@ -352,11 +375,34 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 		PeakRSSMiB: peakRSSMiB()}
 	st := p.Sender.Stats()
 	s.Attempts, s.SentBack, s.Retried = st.Attempts, st.SentBack, st.Retried
+	s.PeakBacklog, s.MaxGoroutines = peakBacklog.Load(), int(maxGoroutines.Load())
 	s.LatencyMS.P50, s.LatencyMS.P95, s.LatencyMS.P99, s.LatencyMS.Max = percentiles(rc.lat[:min(int(rc.n.Load()), len(rc.lat))])
 	if sh.blackholes > 0 {
 		s.HealthyPerSec, s.HealthyP99 = s.PerSec, s.LatencyMS.P99
 	}
 	return s, nil
+}
+
+// sampleBacklog records, every 100 ms until stop, the most deliveries
+// waiting in DELIVERIES and the most goroutines in the process.
+func sampleBacklog(ctx context.Context, b *broker.Broker, stop <-chan struct{}, peak *atomic.Uint64, goroutines *atomic.Int64) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if n := int64(runtime.NumGoroutine()); n > goroutines.Load() {
+			goroutines.Store(n)
+		}
+		if s, err := b.JS.Stream(ctx, broker.StreamDeliveries); err == nil {
+			if n := s.CachedInfo().State.Msgs; n > peak.Load() {
+				peak.Store(n)
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // publishAll publishes evs as fast as the producer's async batches go.

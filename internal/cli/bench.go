@@ -29,6 +29,10 @@ Scenarios:
   latency    a steady 1,000 events/s for 30 s: publish-to-delivery percentiles
   ceiling    a bare Go HTTP client posting 1 KiB to the receiver, same concurrency
 
+Only when named (about a minute a run):
+  backlog    100 webhooks on "*", 10,000 events: a million deliveries, most
+             waiting at once; also reports the peak backlog and goroutines
+
 Example:
   hookstream bench --scenario fanout,ceiling --runs 3 --json`
 
