@@ -32,7 +32,9 @@ func TestScenariosSmoke(t *testing.T) {
 			require.Positive(t, s.CPUMicros)
 			if name == "backlog" {
 				require.Positive(t, s.PeakBacklog)
-				require.Positive(t, s.MaxGoroutines)
+				// Set by configuration (32 workers here: about 220 in all),
+				// not by the thousands of deliveries waiting.
+				require.Less(t, s.MaxGoroutines, 32*4+250, "goroutines with %d deliveries waiting", s.PeakBacklog)
 			}
 		})
 	}
