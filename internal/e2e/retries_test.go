@@ -203,13 +203,16 @@ func TestAutoDisableAfterFailingTooLong(t *testing.T) {
 	t.Parallel()
 	clk := &clock{}
 	e := start(t, options{clock: clk, disableAfter: time.Hour, schedule: []time.Duration{5 * time.Millisecond}})
+	var healed atomic.Bool
 	rc := newReceiver(t, func(_ int, r request) int {
-		if r.Event.Type == "webhook.ping" {
+		if r.Event.Type == "webhook.ping" || healed.Load() {
 			return http.StatusOK
 		}
 		return http.StatusInternalServerError
 	})
+	observer := newReceiver(t, nil)
 	wh := e.createWebhook(rc.URL, []string{"sync.*"}, nil)
+	e.storeWebhook(&schemas.Webhook{ID: "wh_observer", Name: "ops", URL: observer.URL, Events: []string{"webhook.disabled"}})
 	e.publish(syncStarted("org_1"))
 	e.settle()
 	var got struct {
@@ -238,4 +241,36 @@ func TestAutoDisableAfterFailingTooLong(t *testing.T) {
 	}
 	require.Equal(t, map[string]bool{"org_1": true, "org_2": true, "org_3": true}, orgs, "nothing it would have received is lost")
 	require.Equal(t, 3, len(dls), strconv.Itoa(len(dls))+" dead letters")
+
+	// The tenant was told, with a webhook.disabled event.
+	note := observer.next(t)
+	require.Equal(t, "webhook.disabled", note.Event.Type)
+	var data schemas.WebhookDisabledData
+	require.NoError(t, json.Unmarshal(note.Event.Data, &data))
+	require.Equal(t, wh.ID, data.WebhookID)
+	require.Contains(t, data.Reason, "every attempt failed")
+
+	// Fixed and re-enabled, it is offered what it missed, and gets it.
+	healed.Store(true)
+	healedAt := time.Now()
+	var patched struct {
+		DeadLetters *int `json:"dead_letters"`
+	}
+	require.Equal(t, http.StatusOK, e.call(http.MethodPatch, "/v1/webhooks/"+wh.ID, map[string]any{"enabled": true}, &patched))
+	require.NotNil(t, patched.DeadLetters)
+	require.Equal(t, 3, *patched.DeadLetters)
+	var res struct {
+		Replayed int `json:"replayed"`
+	}
+	require.Equal(t, http.StatusOK, e.call(http.MethodPost, "/v1/dead-letters/replay", map[string]any{"webhook_id": wh.ID}, &res))
+	require.Equal(t, 3, res.Replayed)
+	replayedOrgs := map[string]bool{}
+	for len(replayedOrgs) < 3 {
+		r := rc.next(t) // the failed attempts first, still in line; then the replays
+		if r.At.After(healedAt) {
+			require.False(t, replayedOrgs[r.Event.OrgID], "each once: %s", r.Event.OrgID)
+			replayedOrgs[r.Event.OrgID] = true
+		}
+	}
+	require.Equal(t, orgs, replayedOrgs, "each missed delivery, after the re-enable")
 }
