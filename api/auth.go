@@ -106,6 +106,9 @@ func (s *Server) authAdmin(h handlerFunc) handlerFunc {
 	}
 }
 
+// tokenRereads are the waits before reading an unknown token's key again.
+var tokenRereads = []time.Duration{20 * time.Millisecond, 80 * time.Millisecond}
+
 // tenantOf returns the tenant whose token this is, or errTokenUnknown. The
 // token key must point at a tenant whose current token hash it is, so a
 // replaced token stops working even if its key was left behind.
@@ -116,6 +119,16 @@ func (s *Server) tenantOf(ctx context.Context, token string) (string, error) {
 	}
 	kv := s.broker.Tenants
 	e, err := kv.Get(ctx, tokenKey(hash))
+	for i := 0; errors.Is(err, jetstream.ErrKeyNotFound) && i < len(tokenRereads); i++ {
+		// In a cluster a replica may answer the read before it has a token
+		// just created through another API: look again, briefly.
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(tokenRereads[i]):
+		}
+		e, err = kv.Get(ctx, tokenKey(hash))
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", errTokenUnknown
 	}

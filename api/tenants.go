@@ -94,6 +94,8 @@ func (s *Server) insertTenant(ctx context.Context, t *schemas.Tenant) error {
 		_ = kv.Delete(context.WithoutCancel(ctx), t.ID)
 		return err
 	}
+	// This API knows the token at once, whatever replica answers its reads.
+	s.tokens.put(t.TokenHash, t.ID, time.Now())
 	return nil
 }
 

@@ -91,7 +91,9 @@ func TestABrokenReceiverDoesNotSlowTheOthers(t *testing.T) {
 func TestASlowReceiversQueueFitsTheAckWait(t *testing.T) {
 	t.Parallel()
 	const ackWait = 2 * time.Second
-	e := start(t, options{topology: broker.Topology{SenderAckWait: ackWait}, tune: func(c *pipeline.Config) {
+	// A long schedule: deliveries sent back while the queue is full may
+	// wait that long (MaxBroken) before they would be dead-lettered.
+	e := start(t, options{schedule: []time.Duration{time.Minute}, topology: broker.Topology{SenderAckWait: ackWait}, tune: func(c *pipeline.Config) {
 		c.Sender.Workers = 4
 		c.Sender.MaxPerEndpoint = 1
 		c.Client.Timeout = time.Second
