@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,14 +95,20 @@ func TestDevWalkThrough(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	got := make(chan string, 100)
+	var down atomic.Bool
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev struct{ Type string }
 		_ = json.NewDecoder(r.Body).Decode(&ev)
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			ev.Type += " (503)"
+		}
 		got <- ev.Type
 	}))
 	defer receiver.Close()
 
-	d := startDev(t, dir)
+	// Retries 2 s apart: a retry waits as a scheduled message in JetStream.
+	d := startDev(t, dir, "--retry-schedule", "2s,2s")
 	require.Regexp(t, `^daily at 23:59 UTC \(next \S+T23:59:00Z\), dead letters kept 168h$`, d.replay)
 	var wh struct{ ID, Secret string }
 	code := d.call(t, http.MethodPost, "/v1/webhooks", `{"name":"my app","url":"`+receiver.URL+`/hooks","events":["sync.*"]}`, &wh)
@@ -127,11 +134,24 @@ func TestDevWalkThrough(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, "sync.started", log.Data[0].EventType)
 	require.Equal(t, 200, log.Data[0].StatusCode)
+
+	// A delivery that failed, its retry pending, when dev stops.
+	down.Store(true)
+	require.Equal(t, 0, cli.Main(context.Background(), []string{"publish", "--nats", d.nats, "--type", "sync.failed", "--org", "org_42",
+		"--data", `{"sync_session_id":"ss_1","hrms":"darwinbox","error":{"code":"auth","message":"expired"}}`}, cli.IO{Stdout: io.Discard, Stderr: io.Discard}))
+	require.Equal(t, "sync.failed (503)", waitFor(t, got), "the first attempt")
 	token := d.token
 	d.stop()
 
-	// Same data, same token, the webhook is still there.
-	d2 := startDev(t, dir)
+	// Same data, same token, the webhook is still there, and the pending
+	// retry is made after the restart.
+	down.Store(false)
+	d2 := startDev(t, dir, "--retry-schedule", "2s,2s")
+	next := waitFor(t, got)
+	if next == "sync.failed (503)" { // a second attempt before the stop, on a slow machine
+		next = waitFor(t, got)
+	}
+	require.Equal(t, "sync.failed", next, "a retry made after the restart, answered 200")
 	require.Equal(t, token, d2.token)
 	var list struct{ Data []struct{ ID string } }
 	require.Equal(t, http.StatusOK, d2.call(t, http.MethodGet, "/v1/webhooks", "", &list))
