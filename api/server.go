@@ -12,24 +12,28 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hookstream/hookstream/internal/broker"
-	"github.com/hookstream/hookstream/internal/telemetry"
-	"github.com/hookstream/hookstream/producer"
-	"github.com/hookstream/hookstream/scheduler"
-	"github.com/hookstream/hookstream/sender"
-	"github.com/hookstream/hookstream/subscription"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/netutil"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/telemetry"
+	"github.com/hookstream/hookstream/producer"
+	"github.com/hookstream/hookstream/scheduler"
+	"github.com/hookstream/hookstream/sender"
+	"github.com/hookstream/hookstream/subscription"
 )
 
 // Defaults of Config.
 const (
 	DefaultAddr         = "127.0.0.1:8080"
 	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxConnections bounds the API's connections by default.
+	DefaultMaxConnections = 1024
 )
 
 // shutdownTimeout bounds the graceful stop of Run.
@@ -52,6 +56,10 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Optional;
 	// default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxConnections bounds the connections served at once (and so the
+	// server's goroutines); more wait to be accepted. Optional; default
+	// DefaultMaxConnections.
+	MaxConnections int
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Optional; default time.Now.
@@ -93,6 +101,7 @@ type Server struct {
 	adminToken string
 	addr       string
 	maxBody    int64
+	maxConns   int
 	logger     *slog.Logger
 	now        func() time.Time
 	checkURL   func(context.Context, *url.URL) error
@@ -132,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		adminToken: cfg.AdminToken,
 		addr:       cmp.Or(cfg.Addr, DefaultAddr),
 		maxBody:    cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		maxConns:   cmp.Or(max(cfg.MaxConnections, 0), DefaultMaxConnections),
 		logger:     cfg.Logger,
 		now:        cfg.Now,
 		checkURL:   cfg.CheckURL,
@@ -186,6 +196,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", s.addr, err)
 	}
+	ln = netutil.LimitListener(ln, s.maxConns)
 	s.mu.Lock()
 	s.boundAddr = ln.Addr().String()
 	s.mu.Unlock()

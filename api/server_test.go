@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -123,4 +124,38 @@ func TestNewChecksConfig(t *testing.T) {
 	}
 	_, err = api.New(api.Config{Broker: b, Store: store, Producer: p})
 	require.NoError(t, err)
+}
+
+// The API serves at most MaxConnections connections at once: another waits
+// to be accepted until one closes, so its goroutines are bounded by
+// configuration, not by clients.
+func TestConnectionsAreBounded(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, func(c *api.Config) { c.Addr, c.MaxConnections = "127.0.0.1:0", 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- tb.srv.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-ran) }()
+	<-tb.srv.Listening()
+	addr := tb.srv.Addr()
+
+	// One connection holds the only slot with a request it never finishes.
+	held, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	_, err = held.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n"))
+	require.NoError(t, err)
+
+	impatient := &http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	_, err = impatient.Get("http://" + addr + "/healthz")
+	require.Error(t, err, "not served while the slot is taken")
+
+	require.NoError(t, held.Close())
+	require.Eventually(t, func() bool {
+		resp, err := impatient.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 50*time.Millisecond, "served once the slot is free")
 }

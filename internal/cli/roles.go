@@ -277,6 +277,8 @@ func runRole(ctx context.Context, rc roleCommand, args []string, stdio IO) error
 	if rc.roles.API {
 		f.str(&apiCfg.Addr, "http", "HOOKSTREAM_HTTP_ADDR", "127.0.0.1:8080", "address of the REST API")
 		f.str(&apiCfg.AdminToken, "admin-token", "HOOKSTREAM_ADMIN_TOKEN", "", "admin token for POST /v1/tenants and /v1/event-types (admin routes off when empty)")
+		f.integer(&apiCfg.MaxConnections, "max-connections", "HOOKSTREAM_MAX_CONNECTIONS", api.DefaultMaxConnections,
+			"connections the API serves at once; more wait to be accepted")
 	}
 	f.str(&opsAddr, "ops-addr", "HOOKSTREAM_OPS_ADDR", "", "address serving /healthz, /readyz and /metrics (off when empty; :9090 in a container)")
 	logs.register(f)
