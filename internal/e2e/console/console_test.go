@@ -131,6 +131,20 @@ func TestConsole(t *testing.T) {
 	b.waitVisible(`#attempts-table tr[data-event-id="` + second + `"][data-outcome="failed"]`)
 	b.shot("webhook-detail")
 
+	// Filter the log by outcome: only the failed attempts stay.
+	b.setValue("#log-filter", "failed")
+	b.poll(`!document.querySelector('#attempts-table tr[data-outcome="success"]') && !!document.querySelector('#attempts-table tr[data-outcome="failed"]')`)
+	b.setValue("#log-filter", "")
+	okRow := `#attempts-table tr[data-event-id="` + second + `"][data-outcome="success"]`
+	b.waitVisible(okRow)
+
+	// Resend one delivery from the log: the receiver gets it again.
+	b.click(okRow + " button")
+	b.waitVisible("#attempts-table tr.detail:not([hidden]) button.small")
+	b.click("#attempts-table tr.detail:not([hidden]) button.small")
+	b.poll(`(document.querySelector('#attempts-table tr.detail:not([hidden]) [role=status]')||{}).textContent.startsWith('Queued again')`)
+	require.Eventually(t, func() bool { return rc.delivered(second) == 2 }, 30*time.Second, 20*time.Millisecond, "the resent delivery arrives")
+
 	// Disable: what it misses waits; enabling offers to replay it.
 	b.click("#toggle-enabled")
 	b.poll(`document.querySelector('#toggle-enabled').textContent === 'Enable'`)
