@@ -254,11 +254,17 @@ func TestConsolePhoneWidth(t *testing.T) {
 	}
 	d := startDev(t)
 	rc := newReceiver(t)
+	var first struct{ ID string }
 	for i, name := range []string{"HR app production", "Payroll sync (staging)"} {
+		var created struct{ ID string }
 		code := d.call(t, http.MethodPost, "/v1/webhooks", map[string]any{"name": name,
-			"url": rc.URL + "/a/rather/long/path/to/show/how/urls/wrap/" + strings.Repeat("x", 20*i), "events": []string{"sync.*", "employee.*"}}, nil)
+			"url": rc.URL + "/a/rather/long/path/to/show/how/urls/wrap/" + strings.Repeat("x", 20*i), "events": []string{"sync.*", "employee.*"}}, &created)
 		require.Equal(t, http.StatusCreated, code)
+		if i == 0 {
+			first = created
+		}
 	}
+	d.publish(t, "ss_phone") // a row in the first webhook's delivery log
 	b := newBrowser(t, 390, 844)
 	b.navigate(d.url + "/console/")
 	b.typeInto("#token", token+"\r")
@@ -266,6 +272,7 @@ func TestConsolePhoneWidth(t *testing.T) {
 	for _, page := range []struct{ nav, wait, name string }{
 		{"#/webhooks", "#webhooks-table tbody tr .badge", "phone-webhooks"},
 		{"#/webhooks/new", "#webhook-form", "phone-new-webhook"},
+		{"#/webhooks/" + first.ID, "#attempts-table tbody tr[data-outcome]", "phone-webhook-detail"},
 		{"#/dead-letters", "#next-replay time", "phone-dead-letters"},
 		{"#/live", "#live-chart svg", "phone-live"},
 	} {
