@@ -106,9 +106,10 @@ type pending struct {
 	trace   trace.SpanContext // of the event's processing, for log lines
 }
 
-// Run consumes events until ctx is done, then stops fetching, waits for the
-// deliveries already published to be confirmed, acknowledges their events and
-// returns nil. Unacknowledged events are redelivered to another replica.
+// Run consumes events until ctx is done, then stops fetching, routes the
+// events already fetched, waits for their deliveries to be confirmed,
+// acknowledges the events and returns nil. An event not acknowledged (its
+// deliveries not stored) is redelivered to another replica.
 func (r *Router) Run(ctx context.Context) error {
 	cons, err := broker.Consumer(ctx, r.js, broker.StreamEvents, broker.ConsumerRouter)
 	if err != nil {
@@ -135,7 +136,10 @@ func (r *Router) Run(ctx context.Context) error {
 		return fmt.Errorf("consume: %w", err)
 	}
 	<-ctx.Done()
-	cc.Stop()
+	// Route what was already fetched (a few milliseconds' work) rather than
+	// drop it: dropped, it would wait for the ack wait before another
+	// replica could take it.
+	cc.Drain()
 	<-cc.Closed() // the handler has returned for the last time
 	close(queue)
 	wg.Wait()

@@ -1,7 +1,9 @@
 package faults
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -102,4 +104,48 @@ func TestSIGTERMDrainsASender(t *testing.T) {
 		require.Equal(t, 0, state.ExitCode(), "exit 0 after SIGTERM:\n%s", bb.stopping.out.String())
 		finish(t, bb, termAt, exitedIn)
 	})
+}
+
+// Two router processes share the events; one gets SIGTERM a third of the
+// way through and exits 0, having acknowledged only events whose
+// deliveries were stored. The other routes the rest, and the events the
+// stopped one had not acknowledged, at once: every event delivered, and
+// none twice (a delivery stored twice is one delivery: its id is the
+// Nats-Msg-Id).
+func TestSIGTERMDrainsARouter(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	const events = 10_000
+	srv := brokertest.Server(t, "")
+	b := brokertest.Open(t, srv, broker.Topology{})
+	rc := newReceiver(t, 0)
+	senders := runPipeline(t, pipeline.Config{Broker: b, Roles: pipeline.Roles{Sender: true}, Egress: egress.Policy{AllowLoopback: true}})
+	storeWebhook(t, senders, "wh_route", rc.URL)
+	stopping := startRole(t, "router", "router 1", srv.ClientURL())
+	staying := startRole(t, "router", "router 2", srv.ClientURL())
+
+	// SIGTERM while the events are still being published: the stopping
+	// router is in the middle of routing them.
+	evs := newEvents(events)
+	var termAt atomic.Int64 // unix ns
+	pub := publishAsync(t, senders.Producer, evs, 500, func(_ context.Context, stored int) {
+		if stored >= events/3 && termAt.CompareAndSwap(0, time.Now().UnixNano()) {
+			_ = stopping.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	})
+	state := brokerState(b, senders)
+	exit := stopping.wait(t, 30*time.Second)
+	require.Equal(t, 0, exit.ExitCode(), "exit 0 after SIGTERM:\n%s", stopping.out.String())
+	exitedIn := stopping.exitedAt.Sub(time.Unix(0, termAt.Load()))
+	require.Empty(t, waitPublished(t, pub, rc.String, state).retried)
+	// Within 15 s: what the stopped router had fetched was routed before it
+	// exited, not left for the consumer's ack wait (30 s) to hand out again.
+	waitFor(t, rc.reached(events), 15*time.Second, "every event delivered within 15s", rc.String, state)
+	rc.requireAll(t, "/", "wh_route", evs)
+	rep := rc.report()
+	require.Zero(t, rep.Duplicates, "no event routed twice into two deliveries")
+	t.Logf("router drain report: exited 0 in %s; %d events, %d deliveries, %d duplicates",
+		exitedIn.Round(time.Millisecond), events, rep.Deliveries, rep.Duplicates)
+	staying.signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, staying.wait(t, 20*time.Second).ExitCode(), "exit 0 after SIGTERM:\n%s", staying.out.String())
 }

@@ -461,23 +461,32 @@ type process struct {
 	cmd    *exec.Cmd
 	out    *lockedBuffer
 	ready  chan struct{} // closed when it prints its first line
-	exited chan struct{} // closed when it has exited; then state is set
+	exited chan struct{} // closed when it has exited; then state and exitedAt are set
 	state  *os.ProcessState
+	// exitedAt is when its exit was reaped.
+	exitedAt time.Time
 }
 
 // startSender runs `hookstream sender --nats natsURL args...` until the
 // test ends and waits until it has connected and printed its banner.
 func startSender(t *testing.T, name, natsURL string, args ...string) *process {
 	t.Helper()
+	return startRole(t, "sender", name, natsURL, append([]string{"--egress-allow-loopback"}, args...)...)
+}
+
+// startRole runs `hookstream <role> --nats natsURL args...` until the test
+// ends and waits until it has connected and printed its banner.
+func startRole(t *testing.T, role, name, natsURL string, args ...string) *process {
+	t.Helper()
 	require.NotEmpty(t, binary, "the hookstream binary was not built")
 	pr := &process{name: name, out: &lockedBuffer{}, ready: make(chan struct{}), exited: make(chan struct{})}
-	pr.cmd = exec.Command(binary, append([]string{"sender", "--nats", natsURL, "--egress-allow-loopback", "--log-level", "error"}, args...)...)
+	pr.cmd = exec.Command(binary, append([]string{role, "--nats", natsURL, "--log-level", "error"}, args...)...)
 	pr.cmd.Stdout = &firstLine{w: pr.out, ready: pr.ready}
 	pr.cmd.Stderr = pr.out
 	require.NoError(t, pr.cmd.Start())
 	go func() {
 		_ = pr.cmd.Wait() // the exit status is in ProcessState
-		pr.state = pr.cmd.ProcessState
+		pr.state, pr.exitedAt = pr.cmd.ProcessState, time.Now()
 		close(pr.exited)
 	}()
 	t.Cleanup(func() {
