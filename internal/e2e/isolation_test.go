@@ -90,14 +90,17 @@ func TestABrokenReceiverDoesNotSlowTheOthers(t *testing.T) {
 // attempted once even when all of them take longer than the ack wait.
 func TestASlowReceiversQueueFitsTheAckWait(t *testing.T) {
 	t.Parallel()
-	const ackWait = 2 * time.Second
-	// A long schedule: deliveries sent back while the queue is full may
-	// wait that long (MaxBroken) before they would be dead-lettered.
-	e := start(t, options{schedule: []time.Duration{time.Minute}, topology: broker.Topology{SenderAckWait: ackWait}, tune: func(c *pipeline.Config) {
-		c.Sender.Workers = 4
-		c.Sender.MaxPerEndpoint = 1
-		c.Client.Timeout = time.Second
-	}})
+	// The queue may hold 1 s of attempts: half of what the ack wait leaves
+	// after the 2 s timeout. The timeout is far above the receiver's 300 ms
+	// so a loaded machine does not time attempts out; a few quick retries
+	// cover one that does.
+	const ackWait = 4 * time.Second
+	e := start(t, options{schedule: []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond},
+		topology: broker.Topology{SenderAckWait: ackWait}, tune: func(c *pipeline.Config) {
+			c.Sender.Workers = 4
+			c.Sender.MaxPerEndpoint = 1
+			c.Client.Timeout = 2 * time.Second
+		}})
 	slow := newReceiver(t, func(int, request) int {
 		time.Sleep(300 * time.Millisecond) // slower than a fast endpoint: no waiting for room
 		return http.StatusOK
@@ -110,7 +113,7 @@ func TestASlowReceiversQueueFitsTheAckWait(t *testing.T) {
 	require.NoError(t, err)
 	slow.next(t)
 
-	const n = 12 // 3.6 s of attempts one at a time: beyond the ack wait
+	const n = 16 // 4.8 s of attempts one at a time: beyond the ack wait
 	evs := make([]schemas.Event, n)
 	for i := range evs {
 		evs[i] = *syncStarted("org_1")
