@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/brokertest"
+	"github.com/hookstream/hookstream/internal/testproc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -50,7 +50,7 @@ func TestCreateOnlyLeavesTheTopologyAlone(t *testing.T) {
 func TestAsyncErrorsAreLogged(t *testing.T) {
 	t.Parallel()
 	srv := brokertest.Server(t, "")
-	var logs lockedBuffer
+	var logs testproc.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := broker.Open(ctx, broker.Config{URLs: srv.ClientURL(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
@@ -101,23 +101,6 @@ func TestAsyncPublishWithoutAnAckTimesOut(t *testing.T) {
 		t.Fatal("the publish still waits for its ack")
 	}
 	require.Zero(t, b.JS.PublishAsyncPending(), "and no longer counts against the pending limit")
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }
 
 // A role started before its NATS server waits for it (WaitForServers); a

@@ -4,13 +4,13 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookstream/hookstream/internal/cli"
+	"github.com/hookstream/hookstream/internal/testproc"
 	"github.com/hookstream/hookstream/signature"
 )
 
@@ -24,7 +24,7 @@ func TestReceiveAndHealthcheck(t *testing.T) {
 	defer cancel()
 	// The output goes to a buffer, not a pipe: a receiver must never wait
 	// for the test to read.
-	var out lockedBuffer
+	var out testproc.Buffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- cli.Main(ctx, []string{"receive", "--listen", addr, "--secret", secret}, cli.IO{Stdout: &out, Stderr: &out})
@@ -68,23 +68,4 @@ func TestReceiveAndHealthcheck(t *testing.T) {
 	require.Contains(t, line, "standalone")
 	require.Equal(t, 0, cli.Main(context.Background(), []string{"healthcheck", "--url", "http://" + srv + "/healthz"},
 		cli.IO{Stdout: &quiet, Stderr: &quiet}), quiet.String())
-}
-
-// lockedBuffer is a strings.Builder safe for a command writing and a test
-// reading.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

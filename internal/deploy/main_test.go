@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/hookstream/hookstream/internal/testproc"
 )
 
 // binary is the hookstream command built for this run, and root the
@@ -26,27 +25,12 @@ var binary, root string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "hookstream-deploy-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "deploy:", err)
-		os.Exit(1)
-	}
-	code := 1
-	if root, err = moduleRoot(); err != nil {
-		fmt.Fprintln(os.Stderr, "deploy:", err)
-	} else if err = build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "deploy:", err)
-	} else {
-		code = m.Run()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintf(os.Stderr, "goleak: Errors on successful test run: %v\n", err)
-				code = 1
-			}
+	testproc.Main(m, "deploy", func(dir string) (err error) {
+		if root, err = testproc.ModuleRoot(); err != nil {
+			return err
 		}
-	}
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+		return build(dir)
+	})
 }
 
 // build compiles ./cmd/hookstream into dir as deploy/Dockerfile does: with
@@ -133,23 +117,6 @@ func shellWords(s string) ([]string, error) {
 	return words, nil
 }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // help returns the output of `hookstream <command> --help`, failing if
 // there is no such command.
 var help = func() func(t *testing.T, command string) string {
@@ -214,14 +181,14 @@ var roles = []string{"api", "router", "sender", "scheduler"}
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testproc.Buffer
 	done chan struct{}
 	err  error
 }
 
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &testproc.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -257,25 +224,6 @@ func (p *proc) stop(d time.Duration) error {
 		return fmt.Errorf("%s did not stop within %s of SIGTERM", p.name, d)
 	}
 	return p.err
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freePorts returns n loopback ports free right now.

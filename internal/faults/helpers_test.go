@@ -24,6 +24,7 @@ import (
 
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/pipeline"
+	"github.com/hookstream/hookstream/internal/testproc"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/schemas"
 )
@@ -459,7 +460,7 @@ func blackhole(t *testing.T) (string, func() int) {
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *testproc.Buffer
 	ready  chan struct{} // closed when it prints its first line
 	exited chan struct{} // closed when it has exited; then state and exitedAt are set
 	state  *os.ProcessState
@@ -479,7 +480,7 @@ func startSender(t *testing.T, name, natsURL string, args ...string) *process {
 func startRole(t *testing.T, role, name, natsURL string, args ...string) *process {
 	t.Helper()
 	require.NotEmpty(t, binary, "the hookstream binary was not built")
-	pr := &process{name: name, out: &lockedBuffer{}, ready: make(chan struct{}), exited: make(chan struct{})}
+	pr := &process{name: name, out: &testproc.Buffer{}, ready: make(chan struct{}), exited: make(chan struct{})}
 	pr.cmd = exec.Command(binary, append([]string{role, "--nats", natsURL, "--log-level", "error"}, args...)...)
 	pr.cmd.Stdout = &firstLine{w: pr.out, ready: pr.ready}
 	pr.cmd.Stderr = pr.out
@@ -525,24 +526,6 @@ func (pr *process) wait(t *testing.T, d time.Duration) *os.ProcessState {
 	t.Helper()
 	waitFor(t, pr.exited, d, pr.name+" did not exit", pr.out.String)
 	return pr.state
-}
-
-// lockedBuffer is a bytes.Buffer safe for the writers exec starts.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // firstLine writes to w and closes ready at the first newline.

@@ -23,7 +23,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
+
+	"github.com/hookstream/hookstream/internal/testproc"
 )
 
 // binary is the hookstream binary TestMain built, or "" when the tests skip.
@@ -34,31 +35,17 @@ var skipReason string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(func() (code int) {
-		defer func() {
-			if code == 0 {
-				if err := goleak.Find(); err != nil {
-					fmt.Fprintln(os.Stderr, "goleak:", err)
-					code = 1
-				}
-			}
-		}()
-		switch {
-		case testing.Short():
-			skipReason = "browser tests are slow: skipped with -short"
-		case chromium() == "":
-			skipReason = "no Chromium at " + cmp.Or(os.Getenv("HOOKSTREAM_CHROMIUM"), "/usr/bin/chromium") +
-				": install Debian's chromium (apt-get install chromium) or set HOOKSTREAM_CHROMIUM to a Chromium binary to run the console's browser tests"
-		}
+	switch {
+	case testing.Short():
+		skipReason = "browser tests are slow: skipped with -short"
+	case chromium() == "":
+		skipReason = "no Chromium at " + cmp.Or(os.Getenv("HOOKSTREAM_CHROMIUM"), "/usr/bin/chromium") +
+			": install Debian's chromium (apt-get install chromium) or set HOOKSTREAM_CHROMIUM to a Chromium binary to run the console's browser tests"
+	}
+	testproc.Main(m, "console", func(dir string) error {
 		if skipReason != "" {
-			return m.Run()
+			return nil
 		}
-		dir, err := os.MkdirTemp("", "hookstream-console-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
 		binary = filepath.Join(dir, "hookstream")
 		gocmd := filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(gocmd); err != nil {
@@ -67,11 +54,10 @@ func TestMain(m *testing.M) {
 		build := exec.Command(gocmd, "build", "-o", binary, "github.com/hookstream/hookstream/cmd/hookstream")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build hookstream:", err)
-			return 1
+			return fmt.Errorf("build hookstream: %w", err)
 		}
-		return m.Run()
-	}())
+		return nil
+	})
 }
 
 // chromium is the browser to drive: $HOOKSTREAM_CHROMIUM when set, else
