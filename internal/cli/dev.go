@@ -53,9 +53,7 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	f.str(&natsListen, "nats-listen", "HOOKSTREAM_NATS_LISTEN", "127.0.0.1:4222", "address NATS clients connect to (\"-\" = in-process only)")
 	f.str(&apiCfg.Addr, "http", "HOOKSTREAM_HTTP_ADDR", "127.0.0.1:8080", "address of the REST API (and of /metrics)")
 	f.str(&token, "token", "HOOKSTREAM_TOKEN", "", "API token of tenant \"default\" (generated and kept under --data when empty)")
-	f.str(&apiCfg.AdminToken, "admin-token", "HOOKSTREAM_ADMIN_TOKEN", "", "admin token for POST /v1/tenants and /v1/event-types (admin routes off when empty)")
-	f.integer(&apiCfg.MaxConnections, "max-connections", "HOOKSTREAM_MAX_CONNECTIONS", api.DefaultMaxConnections,
-		"connections the API serves at once; more wait to be accepted")
+	registerAPI(f, &apiCfg)
 	f.boolean(&demoMode, "demo", "HOOKSTREAM_DEMO", false, "also run a simulated HRMS sync, a sample receiver and a failing endpoint, each with a webhook (see above)")
 	topo.register(f)
 	delivery.register(f, true)

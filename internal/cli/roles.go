@@ -143,6 +143,13 @@ func formatSchedule(ds []time.Duration) string {
 }
 
 // logFlags choose the log format and level.
+// registerAPI adds the API's flags that dev and the api role share.
+func registerAPI(f *flags, cfg *api.Config) {
+	f.str(&cfg.AdminToken, "admin-token", "HOOKSTREAM_ADMIN_TOKEN", "", "admin token for POST /v1/tenants and /v1/event-types (admin routes off when empty)")
+	f.integer(&cfg.MaxConnections, "max-connections", "HOOKSTREAM_MAX_CONNECTIONS", api.DefaultMaxConnections,
+		"connections the API serves at once; more wait to be accepted")
+}
+
 type logFlags struct{ format, level string }
 
 func (l *logFlags) register(f *flags) {
@@ -276,9 +283,7 @@ func runRole(ctx context.Context, rc roleCommand, args []string, stdio IO) error
 	}
 	if rc.roles.API {
 		f.str(&apiCfg.Addr, "http", "HOOKSTREAM_HTTP_ADDR", "127.0.0.1:8080", "address of the REST API")
-		f.str(&apiCfg.AdminToken, "admin-token", "HOOKSTREAM_ADMIN_TOKEN", "", "admin token for POST /v1/tenants and /v1/event-types (admin routes off when empty)")
-		f.integer(&apiCfg.MaxConnections, "max-connections", "HOOKSTREAM_MAX_CONNECTIONS", api.DefaultMaxConnections,
-			"connections the API serves at once; more wait to be accepted")
+		registerAPI(f, &apiCfg)
 	}
 	f.str(&opsAddr, "ops-addr", "HOOKSTREAM_OPS_ADDR", "", "address serving /healthz, /readyz and /metrics (off when empty; :9090 in a container)")
 	logs.register(f)
