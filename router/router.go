@@ -240,15 +240,11 @@ func (h *handler) handle(msg jetstream.Msg) {
 			ID: schemas.DeliveryID(ev.ID, w.ID), EventID: ev.ID, EventType: ev.Type,
 			TenantID: ev.TenantID, OrgID: ev.OrgID, WebhookID: w.ID, CreatedAt: now, Payload: payload, EventSeq: eventSeq,
 		}
-		out, err := deliveryMsg(&d, w, now)
+		out, stream, err := deliveryMsg(&d, w, now)
 		if err != nil { // cannot happen for these field types
 			r.logger.ErrorContext(ctx, "encode delivery", "err", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
-		}
-		stream := broker.StreamDeliveries
-		if !w.Enabled {
-			stream = broker.StreamDeadLetters // see deliveryMsg
 		}
 		pctx, ps := telemetry.Start(ctx, "send "+stream, trace.SpanKindProducer, func() []attribute.KeyValue {
 			return append(telemetry.Messaging(telemetry.Send, stream, out.Subject),
@@ -278,24 +274,25 @@ func (h *handler) handle(msg jetstream.Msg) {
 // deliveryMsg is the message for d: a delivery for an enabled webhook, or,
 // for a disabled one, a dead letter that waits until the webhook is enabled
 // and its dead letters replayed, so a disabled webhook misses nothing. Both
-// are deduplicated by the delivery id.
-func deliveryMsg(d *schemas.Delivery, w *schemas.Webhook, now time.Time) (*nats.Msg, error) {
+// are deduplicated by the delivery id. stream is the one it goes to.
+func deliveryMsg(d *schemas.Delivery, w *schemas.Webhook, now time.Time) (msg *nats.Msg, stream string, err error) {
 	if !w.Enabled {
 		reason := "webhook disabled"
 		if w.DisabledReason != "" {
 			reason += ": " + w.DisabledReason
 		}
-		return broker.DeadLetterMsg(&schemas.DeadLetter{Delivery: *d, Reason: reason, At: now}, d.ID+":disabled")
+		msg, err = broker.DeadLetterMsg(&schemas.DeadLetter{Delivery: *d, Reason: reason, At: now}, d.ID+":disabled")
+		return msg, broker.StreamDeadLetters, err
 	}
 	data, err := schemas.Marshal(nil, d)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	return &nats.Msg{
 		Subject: broker.DeliverySubject(d.TenantID, d.WebhookID),
 		Data:    data,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{d.ID}},
-	}, nil
+	}, broker.StreamDeliveries, nil
 }
 
 // quarantine stores the raw message with the reason in QUARANTINE, then
