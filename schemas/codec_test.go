@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hookstream/hookstream/schemas"
 )
@@ -47,6 +48,63 @@ func newOf(v any) any {
 		return new(schemas.Webhook)
 	}
 	panic("unknown type")
+}
+
+// TestCodecCompressesLargeData: an event's data of CompressMin bytes or more
+// travels S2-compressed inside NATS (data_s2); smaller data, and events
+// written with plain data by older versions or other producers, decode as
+// before.
+func TestCodecCompressesLargeData(t *testing.T) {
+	t.Parallel()
+	page := make([]byte, 0, 2048)
+	page = append(page, `{"records":[`...)
+	for i := range 12 {
+		if i > 0 {
+			page = append(page, ',')
+		}
+		page = append(page, `{"id":"emp_`+string(rune('a'+i))+`","first_name":"Asha","department":"Platform Engineering"}`...)
+	}
+	page = append(page, `]}`...)
+	ev := schemas.Event{ID: "evt_1", Type: schemas.TypeEmployeeUpdated, TenantID: "acme", OrgID: "org_42", OccurredAt: at, Data: page}
+	small := schemas.Event{ID: "evt_2", Type: schemas.TypeSyncStarted, TenantID: "acme", OrgID: "o", OccurredAt: at, Data: []byte(`{"a":1}`)}
+
+	fields := func(buf []byte) map[string]any {
+		var m map[string]any
+		require.NoError(t, msgpack.Unmarshal(buf, &m))
+		return m
+	}
+	for _, tc := range []struct {
+		ev         *schemas.Event
+		compressed bool
+	}{{&ev, true}, {&small, false}} {
+		buf, err := schemas.Marshal(nil, tc.ev)
+		require.NoError(t, err)
+		m := fields(buf)
+		if tc.compressed {
+			require.NotContains(t, m, "data")
+			require.Less(t, len(m["data_s2"].([]byte)), len(page)/2)
+			require.Less(t, len(buf), len(page))
+		} else {
+			require.Contains(t, m, "data")
+			require.NotContains(t, m, "data_s2")
+		}
+		var back schemas.Event
+		require.NoError(t, schemas.Unmarshal(buf, &back))
+		require.Equal(t, tc.ev, &back)
+	}
+
+	// Plain fields, as an older Hookstream or another producer writes them.
+	old, err := msgpack.Marshal(map[string]any{"id": "evt_1", "type": ev.Type, "tenant_id": "acme", "org_id": "org_42",
+		"occurred_at": at, "data": page})
+	require.NoError(t, err)
+	var evBack schemas.Event
+	require.NoError(t, schemas.Unmarshal(old, &evBack))
+	require.Equal(t, ev, evBack)
+
+	// A corrupt compressed field is an error, not a panic or empty data.
+	bad, err := msgpack.Marshal(map[string]any{"id": "evt_1", "data_s2": []byte("not s2 at all")})
+	require.NoError(t, err)
+	require.ErrorContains(t, schemas.Unmarshal(bad, &evBack), "data_s2")
 }
 
 func TestMarshalAppends(t *testing.T) {
