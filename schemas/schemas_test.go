@@ -144,6 +144,10 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"missing occurred_at", func(e *schemas.Event) { e.OccurredAt = time.Time{} }, "occurred_at"},
 		{"data not an object", func(e *schemas.Event) { e.Data = json.RawMessage(`[1]`) }, "data"},
 		{"data not JSON", func(e *schemas.Event) { e.Data = json.RawMessage(`{"a":`) }, "data"},
+		{"data with a trailing value", func(e *schemas.Event) { e.Data = json.RawMessage(`{"a":1}{}`) }, "data"},
+		{"data with a trailing comma", func(e *schemas.Event) { e.Data = json.RawMessage(`{"a":1,}`) }, "data"},
+		{"data with a bad escape", func(e *schemas.Event) { e.Data = json.RawMessage(`{"a":"\q"}`) }, "data"},
+		{"data with a leading zero", func(e *schemas.Event) { e.Data = json.RawMessage(`{"a":01}`) }, "data"},
 		{"missing required", func(e *schemas.Event) {
 			e.Data = json.RawMessage(`{"sync_session_id":"s","records":[]}`)
 		}, "data.webhook_counter"},
