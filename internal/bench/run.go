@@ -42,6 +42,8 @@ type Result struct {
 	Runs             int     `json:"runs"`
 	Deliveries       int     `json:"deliveries"`
 	Cores            int     `json:"cores"`
+	// MemoryLimit is each run's soft memory limit, as given ("256MiB", "off").
+	MemoryLimit string `json:"memory_limit"`
 	// Blackhole only: the healthy webhooks' rate and p99 (equal to the
 	// above, which count the healthy webhooks only).
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
@@ -88,7 +90,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			}
 			samples = append(samples, s)
 		}
-		out = append(out, medianOf(name, samples))
+		r := medianOf(name, samples)
+		r.MemoryLimit = cfg.Options.MemoryLimit
+		out = append(out, r)
 	}
 	var ceiling float64
 	for _, r := range out {
@@ -109,6 +113,9 @@ func runChild(ctx context.Context, cfg Config, name string) (Sample, error) {
 		"--workers", strconv.Itoa(cfg.Options.Workers)}
 	if cfg.Options.Verify {
 		args = append(args, "--verify")
+	}
+	if cfg.Options.MemoryLimit != "" {
+		args = append(args, "--memory-limit", cfg.Options.MemoryLimit)
 	}
 	cmd := exec.CommandContext(ctx, cfg.Exe, args...)
 	var stdout, stderr bytes.Buffer
@@ -163,10 +170,12 @@ func medianOf(name string, samples []Sample) Result {
 	return r
 }
 
-// WriteTable prints results as a table.
-func WriteTable(w io.Writer, results []Result) error {
+// WriteTable prints results as a table; memoryLimit is the runs' soft
+// memory limit, as given.
+func WriteTable(w io.Writer, results []Result, memoryLimit string) error {
 	cores := runtime.NumCPU()
-	fmt.Fprintf(w, "hookstream bench: %d cores (GOMAXPROCS %d), %s/%s; medians of the runs\n\n", cores, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "hookstream bench: %d cores (GOMAXPROCS %d), %s/%s, soft memory limit %s; medians of the runs\n\n",
+		cores, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, memoryLimit)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tdeliveries/s\tCPU µs/delivery\tCPU s/1k\tp50 ms\tp95 ms\tp99 ms\tpeak RSS MiB\t× ceiling\truns\t")
 	for _, r := range results {

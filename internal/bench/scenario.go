@@ -47,6 +47,10 @@ type Options struct {
 	Verify bool
 	// Dir holds the JetStream data. Optional; default a temporary directory.
 	Dir string
+	// MemoryLimit is each run's soft memory limit, as hookstream's
+	// --memory-limit takes it ("256MiB", "off"). Run passes it to the child
+	// processes; RunOne leaves applying it to its caller.
+	MemoryLimit string
 }
 
 // Sample is the measurement of one run of a scenario.

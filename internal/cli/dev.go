@@ -47,6 +47,7 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	var delivery deliveryFlags
 	var replay replayFlags
 	var logs logFlags
+	var mem memoryFlags
 	var apiCfg api.Config
 	f := newFlags("dev", devUsage, stdio.Stderr)
 	f.str(&data, "data", "HOOKSTREAM_DATA", "./hookstream-data", "directory for JetStream data")
@@ -59,11 +60,15 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	delivery.register(f, true)
 	replay.register(f)
 	logs.register(f)
+	mem.register(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	logger, err := logs.logger(stdio.Stderr)
 	if err != nil {
+		return err
+	}
+	if err := mem.apply(logger); err != nil {
 		return err
 	}
 	topology, err := topo.topology()

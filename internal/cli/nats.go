@@ -27,6 +27,7 @@ func runNATS(ctx context.Context, args []string, stdio IO) error {
 	var cfg broker.EmbeddedConfig
 	var routes string
 	var logs logFlags
+	var mem memoryFlags
 	f := newFlags("nats", natsUsage, stdio.Stderr)
 	f.str(&cfg.ConfigFile, "config", "HOOKSTREAM_NATS_CONFIG", "", "nats-server configuration file (optional)")
 	f.str(&cfg.StoreDir, "data", "HOOKSTREAM_DATA", "./hookstream-nats", "directory for JetStream data (default with --config: the file's jetstream.store_dir)")
@@ -37,6 +38,7 @@ func runNATS(ctx context.Context, args []string, stdio IO) error {
 	f.str(&routes, "routes", "HOOKSTREAM_NATS_ROUTES", "", "route URLs of the cluster's nodes, comma-separated (nats-route://host:6222)")
 	f.str(&cfg.MonitorListen, "monitor", "HOOKSTREAM_NATS_MONITOR", "", "address of the monitoring endpoints (/healthz, /jsz), host:port (off when empty)")
 	logs.register(f)
+	mem.register(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -70,6 +72,9 @@ func runNATS(ctx context.Context, args []string, stdio IO) error {
 	}
 	logger, err := logs.logger(stdio.Stderr)
 	if err != nil {
+		return err
+	}
+	if err := mem.apply(logger); err != nil {
 		return err
 	}
 	cfg.Logger = logger

@@ -271,6 +271,7 @@ func runRole(ctx context.Context, rc roleCommand, args []string, stdio IO) error
 	var delivery deliveryFlags
 	var replay replayFlags
 	var logs logFlags
+	var mem memoryFlags
 	var apiCfg api.Config
 	f := newFlags(rc.name, rc.usage, stdio.Stderr)
 	f.str(&natsURL, "nats", "HOOKSTREAM_NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs, comma-separated")
@@ -287,11 +288,15 @@ func runRole(ctx context.Context, rc roleCommand, args []string, stdio IO) error
 	}
 	f.str(&opsAddr, "ops-addr", "HOOKSTREAM_OPS_ADDR", "", "address serving /healthz, /readyz and /metrics (off when empty; :9090 in a container)")
 	logs.register(f)
+	mem.register(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	logger, err := logs.logger(stdio.Stderr)
 	if err != nil {
+		return err
+	}
+	if err := mem.apply(logger); err != nil {
 		return err
 	}
 	topology, err := topo.topology()

@@ -125,6 +125,9 @@ func TestRoleUsageErrors(t *testing.T) {
 		{"router", "--sender-max-ack-pending", "0"},
 		{"sender", "--timeout", "30s", "--sender-ack-wait", "30s"}, // an attempt would outlive its ack wait
 		{"dev", "--timeout", "2m"},
+		{"dev", "--memory-limit", "lots"},
+		{"sender", "--memory-limit", "1MiB"}, // below what a process needs
+		{"bench", "--memory-limit", "lots"},
 	} {
 		var stderr strings.Builder
 		require.Equal(t, 2, cli.Main(context.Background(), args, cli.IO{Stdout: io.Discard, Stderr: &stderr}), "%v", args)
