@@ -274,7 +274,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		s.ackWait = info.Config.AckWait
 	}
 	s.eps.queueWait = queueWaitFor(s.ackWait, s.client.Timeout())
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.workers))
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.workers), jetstream.PullExpiry(broker.PullExpiry))
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}

@@ -379,6 +379,17 @@ func retryClusterSettling(ctx context.Context, fn func(context.Context) error) e
 	return err
 }
 
+// PullExpiry is how long the routers' and senders' pull requests live; the
+// server sends a heartbeat at half of it while one waits, and a client that
+// hears neither messages nor heartbeats for the whole of it pulls again.
+// With nats.go's default of 30 s, `hookstream bench` stopped for 30 s in
+// about one run in ten: the senders' consumer had 71,539 deliveries pending,
+// none unacknowledged and no pull request waiting, while the client still
+// counted on its last request, until the missed heartbeats made it pull
+// again. At 5 s such a pause lasts at most 5 s, and an idle consumer sends
+// one small request every 5 s.
+const PullExpiry = 5 * time.Second
+
 // Consumer binds the durable consumer name on stream, waiting (until ctx
 // ends) while a new cluster elects the consumer's leader, whose answer the
 // lookup needs.
