@@ -353,10 +353,13 @@ func (b *browser) str(js string) string { b.t.Helper(); return value(b, chromedp
 // boolean evaluates a JavaScript expression of a boolean value.
 func (b *browser) boolean(js string) bool { b.t.Helper(); return value(b, chromedp.Evaluate[bool](js)) }
 
-// poll waits until the JavaScript expression is truthy.
+// poll waits until the JavaScript expression is truthy. An expression that
+// throws (an element not there yet while the page re-renders) counts as not
+// yet, rather than ending the wait.
 func (b *browser) poll(js string) {
 	b.t.Helper()
-	value(b, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(40*time.Second)))
+	guarded := "(() => { try { return (" + js + "); } catch (e) { return false; } })()"
+	value(b, chromedp.Poll[chromedp.Void](guarded, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(40*time.Second)))
 }
 
 // shot writes a PNG screenshot of the whole page and logs its path.
