@@ -42,6 +42,23 @@ func TestScenariosSmoke(t *testing.T) {
 	}
 }
 
+// TestSenderReplicas: with --senders 2 the deliveries are shared by two
+// sender replicas, each on its own connection, and each arrives once. Not
+// parallel: the backlog smoke run counts the process's goroutines.
+func TestSenderReplicas(t *testing.T) {
+	const scale = 0.02
+	sh, err := shapeOf("fanout", scale)
+	require.NoError(t, err)
+	s, err := RunOne(context.Background(), "fanout", Options{Scale: scale, Verify: true, Workers: 16, Senders: 2, Dir: t.TempDir()})
+	require.NoError(t, err)
+	require.Equal(t, sh.events*sh.webhooks, s.Deliveries)
+	require.Equal(t, 2, s.Senders)
+	require.Len(t, s.AttemptsBySender, 2)
+	for i, n := range s.AttemptsBySender {
+		require.Positive(t, n, "replica %d attempted nothing", i+1)
+	}
+}
+
 func TestEventNumber(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, 42, eventNumber(eventID(42)+":wh_bench_001"))

@@ -44,6 +44,8 @@ type Result struct {
 	Cores            int     `json:"cores"`
 	// MemoryLimit is each run's soft memory limit, as given ("256MiB", "off").
 	MemoryLimit string `json:"memory_limit"`
+	// Senders is how many sender replicas ran (ceiling: none).
+	Senders int `json:"senders"`
 	// Blackhole only: the healthy webhooks' rate and p99 (equal to the
 	// above, which count the healthy webhooks only).
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
@@ -114,6 +116,9 @@ func runChild(ctx context.Context, cfg Config, name string) (Sample, error) {
 	if cfg.Options.Verify {
 		args = append(args, "--verify")
 	}
+	if cfg.Options.Senders > 1 {
+		args = append(args, "--senders", strconv.Itoa(cfg.Options.Senders))
+	}
 	if cfg.Options.MemoryLimit != "" {
 		args = append(args, "--memory-limit", cfg.Options.MemoryLimit)
 	}
@@ -159,6 +164,7 @@ func medianOf(name string, samples []Sample) Result {
 		Runs:             len(samples),
 		Deliveries:       samples[0].Deliveries,
 		Cores:            runtime.NumCPU(),
+		Senders:          samples[0].Senders,
 	}
 	if name == "blackhole" {
 		r.HealthyPerSec, r.HealthyP99 = r.DeliveriesPerSec, r.P99
@@ -177,13 +183,17 @@ func WriteTable(w io.Writer, results []Result, memoryLimit string) error {
 	fmt.Fprintf(w, "hookstream bench: %d cores (GOMAXPROCS %d), %s/%s, soft memory limit %s; medians of the runs\n\n",
 		cores, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, memoryLimit)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tdeliveries/s\tCPU µs/delivery\tCPU s/1k\tp50 ms\tp95 ms\tp99 ms\tpeak RSS MiB\t× ceiling\truns\t")
+	fmt.Fprintln(tw, "scenario\tsenders\tdeliveries/s\tCPU µs/delivery\tCPU s/1k\tp50 ms\tp95 ms\tp99 ms\tpeak RSS MiB\t× ceiling\truns\t")
 	for _, r := range results {
 		ratio := "-"
 		if r.RatioToCeiling > 0 {
 			ratio = fmt.Sprintf("%.2f", r.RatioToCeiling)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.3f\t%.2f\t%.2f\t%.2f\t%.0f\t%s\t%d\t\n", r.Scenario, r.DeliveriesPerSec, r.CPUMicros,
+		senders := "-"
+		if r.Senders > 0 {
+			senders = strconv.Itoa(r.Senders)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%.3f\t%.2f\t%.2f\t%.2f\t%.0f\t%s\t%d\t\n", r.Scenario, senders, r.DeliveriesPerSec, r.CPUMicros,
 			r.CPUMicros/1000, r.P50, r.P95, r.P99, r.PeakRSSMiB, ratio, r.Runs)
 	}
 	if err := tw.Flush(); err != nil {

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/pipeline"
@@ -47,6 +49,10 @@ type Options struct {
 	Verify bool
 	// Dir holds the JetStream data. Optional; default a temporary directory.
 	Dir string
+	// Senders is how many sender replicas run, each with its own NATS
+	// connection, HTTP client and Workers, as separate processes would.
+	// Optional; default 1.
+	Senders int
 	// MemoryLimit is each run's soft memory limit, as hookstream's
 	// --memory-limit takes it ("256MiB", "off"). Run passes it to the child
 	// processes; RunOne leaves applying it to its caller.
@@ -65,8 +71,12 @@ type Sample struct {
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	// The backlog scenario: the most deliveries waiting in DELIVERIES at
 	// once, and the most goroutines in the process (sampled every 100 ms).
-	PeakBacklog   uint64 `json:"peak_backlog,omitempty"`
-	MaxGoroutines int    `json:"max_goroutines,omitempty"`
+	PeakBacklog uint64 `json:"peak_backlog,omitempty"`
+	// Senders is how many sender replicas ran, and AttemptsBySender how many
+	// attempts each made.
+	Senders          int      `json:"senders"`
+	AttemptsBySender []uint64 `json:"attempts_by_sender,omitempty"`
+	MaxGoroutines    int      `json:"max_goroutines,omitempty"`
 	// The healthy webhooks of the blackhole scenario.
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
 	HealthyP99    float64 `json:"healthy_p99_ms,omitempty"`
@@ -324,6 +334,11 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 	case err := <-ran:
 		return Sample{}, fmt.Errorf("bench: pipeline stopped: %w", err)
 	}
+	replicas, err := startSenders(runCtx, srv, max(o.Senders, 1)-1, o.Workers, logger)
+	if err != nil {
+		return Sample{}, err
+	}
+	defer replicas.stop()
 	if err := p.Index.Sync(ctx); err != nil {
 		return Sample{}, err
 	}
@@ -378,14 +393,73 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 	s := Sample{Scenario: name, Deliveries: delivered, Seconds: elapsed.Seconds(),
 		PerSec: float64(delivered) / elapsed.Seconds(), CPUMicros: float64(cpu.Microseconds()) / float64(delivered),
 		PeakRSSMiB: peakRSSMiB()}
-	st := p.Sender.Stats()
-	s.Attempts, s.SentBack, s.Retried = st.Attempts, st.SentBack, st.Retried
+	for _, snd := range append([]*sender.Sender{p.Sender}, replicas.senders...) {
+		st := snd.Stats()
+		s.Attempts, s.SentBack, s.Retried = s.Attempts+st.Attempts, s.SentBack+st.SentBack, s.Retried+st.Retried
+		s.AttemptsBySender = append(s.AttemptsBySender, st.Attempts)
+	}
+	s.Senders = 1 + len(replicas.senders)
 	s.PeakBacklog, s.MaxGoroutines = peakBacklog.Load(), int(maxGoroutines.Load())
 	s.LatencyMS.P50, s.LatencyMS.P95, s.LatencyMS.P99, s.LatencyMS.Max = percentiles(rc.lat[:min(int(rc.n.Load()), len(rc.lat))])
 	if sh.blackholes > 0 {
 		s.HealthyPerSec, s.HealthyP99 = s.PerSec, s.LatencyMS.P99
 	}
 	return s, nil
+}
+
+// senderReplicas are the senders started besides the pipeline's own.
+type senderReplicas struct {
+	senders []*sender.Sender
+	cancel  context.CancelFunc
+	done    []chan error
+	closers []func()
+}
+
+// stop stops the replicas and closes their connections.
+func (r *senderReplicas) stop() {
+	r.cancel()
+	for _, d := range r.done {
+		<-d
+	}
+	for _, c := range r.closers {
+		c()
+	}
+}
+
+// startSenders starts n sender replicas on srv, each a pipeline of the
+// sender role alone on its own connection, as a separate process would be.
+func startSenders(ctx context.Context, srv *server.Server, n, workers int, logger *slog.Logger) (*senderReplicas, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &senderReplicas{cancel: cancel}
+	for i := range n {
+		b, err := broker.Open(ctx, broker.Config{Server: srv, Name: fmt.Sprintf("bench-sender-%d", i+2), Logger: logger})
+		if err != nil {
+			r.stop()
+			return nil, err
+		}
+		r.closers = append(r.closers, b.Close)
+		p, err := pipeline.New(pipeline.Config{
+			Broker: b, Roles: pipeline.Roles{Sender: true}, Logger: logger,
+			Sender: sender.Config{Workers: workers},
+			Client: sender.ClientConfig{Timeout: 5 * time.Second},
+			Egress: egress.Policy{AllowLoopback: true},
+		})
+		if err != nil {
+			r.stop()
+			return nil, err
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		r.senders, r.done = append(r.senders, p.Sender), append(r.done, done)
+		select {
+		case <-p.Ready():
+		case err := <-done:
+			done <- err // for stop
+			r.stop()
+			return nil, fmt.Errorf("bench: sender replica stopped: %w", err)
+		}
+	}
+	return r, nil
 }
 
 // sampleBacklog records, every 100 ms until stop, the most deliveries

@@ -33,6 +33,9 @@ Only when named (about a minute a run):
   backlog    100 webhooks on "*", 10,000 events: a million deliveries, most
              waiting at once; also reports the peak backlog and goroutines
 
+--senders N runs N sender replicas, each with its own NATS connection, HTTP
+client and --workers, as N sender processes would.
+
 Each run has a soft memory limit of 256 MiB (--memory-limit, as the other
 commands take it): the Go runtime then collects garbage harder rather than
 let the heap grow to twice what is live, which keeps peak RSS under the
@@ -48,13 +51,14 @@ const benchMemoryLimit = "256MiB"
 
 func runBench(ctx context.Context, args []string, stdio IO) error {
 	var scenarios, child, cpuProfile, memProfile, memoryLimit string
-	var runs, workers int
+	var runs, workers, senders int
 	var scale float64
 	var asJSON, verify bool
 	f := newFlags("bench", benchUsage, stdio.Stderr)
 	f.str(&scenarios, "scenario", "", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated")
 	f.integer(&runs, "runs", "", 3, "runs of each scenario (figures are medians)")
 	f.integer(&workers, "workers", "HOOKSTREAM_WORKERS", 0, "sender concurrency, and the ceiling's (0 = the sender's default)")
+	f.integer(&senders, "senders", "", 1, "sender replicas, each with its own NATS connection, HTTP client and --workers")
 	f.Float64Var(&scale, "scale", 1, "multiply the scenarios' sizes (0.01 for a quick look)")
 	f.boolean(&asJSON, "json", "", false, "print a JSON array, one object per scenario")
 	f.boolean(&verify, "verify", "", false, "the receiver verifies every signature (and decrypts)")
@@ -66,7 +70,10 @@ func runBench(ctx context.Context, args []string, stdio IO) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	opts := bench.Options{Scale: scale, Workers: workers, Verify: verify, MemoryLimit: memoryLimit}
+	if senders < 1 {
+		return badUsage("--senders must be at least 1")
+	}
+	opts := bench.Options{Scale: scale, Workers: workers, Verify: verify, MemoryLimit: memoryLimit, Senders: senders}
 	if child != "" {
 		if _, _, err := setMemoryLimit(memoryLimit); err != nil {
 			return badUsage("--memory-limit: %v", err)
