@@ -26,36 +26,21 @@ const CompressMin = 256
 // scratch holds compressed bytes until the encoder has copied them.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
-// compress encodes src S2-compressed into a pooled buffer and calls write
-// with it, or with nil when compressing is not worth it.
-func compress(src []byte, write func(compressed []byte) error) error {
-	if len(src) < CompressMin {
-		return write(nil)
+// compressInto returns src S2-compressed in *buf (grown as needed), or nil
+// when src is too small or does not shrink.
+func compressInto(buf *[]byte, src []byte) []byte {
+	n := s2.MaxEncodedLen(len(src))
+	if len(src) < CompressMin || n < 0 { // n < 0: too large for S2, far above the producer's limit
+		return nil
 	}
-	bp := scratch.Get().(*[]byte)
-	defer scratch.Put(bp)
-	switch n := s2.MaxEncodedLen(len(src)); {
-	case n < 0: // too large for S2; the producer's size limit is far below
-		return write(nil)
-	case n > maxPooledBuffer:
-		return write(s2.Encode(nil, src))
-	case cap(*bp) < n:
-		*bp = make([]byte, n)
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
 	}
-	out := s2.Encode((*bp)[:cap(*bp)], src)
+	out := s2.Encode((*buf)[:cap(*buf)], src)
 	if len(out) >= len(src) {
-		out = nil
+		return nil
 	}
-	return write(out)
-}
-
-// decompress inflates a data_s2 field.
-func decompress(field string, src []byte) ([]byte, error) {
-	out, err := s2.Decode(nil, src)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
-	}
-	return out, nil
+	return out
 }
 
 // eventFields is Event without its methods, so encoding it does not recurse
@@ -70,12 +55,15 @@ type eventWire struct {
 // EncodeMsgpack writes ev with its data compressed when that pays.
 func (ev *Event) EncodeMsgpack(enc *msgpack.Encoder) error {
 	w := eventWire{eventFields: eventFields(*ev)}
-	return compress(ev.Data, func(compressed []byte) error {
-		if compressed != nil {
-			w.Data, w.DataS2 = nil, compressed
-		}
-		return enc.Encode(&w)
-	})
+	buf := scratch.Get().(*[]byte)
+	if w.DataS2 = compressInto(buf, ev.Data); w.DataS2 != nil {
+		w.Data = nil
+	}
+	err := enc.Encode(&w)
+	if cap(*buf) <= maxPooledBuffer {
+		scratch.Put(buf)
+	}
+	return err
 }
 
 // DecodeMsgpack reads an event with plain or compressed data.
@@ -85,9 +73,9 @@ func (ev *Event) DecodeMsgpack(dec *msgpack.Decoder) error {
 		return err
 	}
 	if w.DataS2 != nil {
-		data, err := decompress("data_s2", w.DataS2)
+		data, err := s2.Decode(nil, w.DataS2)
 		if err != nil {
-			return err
+			return fmt.Errorf("data_s2: %w", err)
 		}
 		w.Data = data
 	}

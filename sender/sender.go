@@ -134,8 +134,7 @@ type Sender struct {
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
-	ackWait       time.Duration // the consumer's
-	handoffs      chan handoff  // replaced messages awaiting their replacement's ack
+	handoffs      chan handoff // replaced messages awaiting their replacement's ack
 	tstats        tenantStats
 	statsInterval time.Duration
 	stopping      atomic.Bool
@@ -269,11 +268,11 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 	// A delivery queued for its endpoint must be attempted within the
 	// consumer's AckWait, or another sender gets it too.
-	s.ackWait = 30 * time.Second // JetStream's default
+	ackWait := 30 * time.Second // JetStream's default
 	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
-		s.ackWait = info.Config.AckWait
+		ackWait = info.Config.AckWait
 	}
-	s.eps.queueWait = queueWaitFor(s.ackWait, s.client.Timeout())
+	s.eps.queueWait = queueWaitFor(ackWait, s.client.Timeout())
 	it, err := cons.Messages(jetstream.PullMaxMessages(s.workers), jetstream.PullExpiry(broker.PullExpiry))
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
@@ -486,7 +485,7 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 	if res.RetryAfter > 0 {
 		// The receiver asked to be left alone for a while: not this
 		// delivery only, but every one to it (see endpoint.pause).
-		j.ep.pause(s.now().Add(min(res.RetryAfter, s.maxRetryAfter)))
+		j.ep.pause(s.now().Add(s.retryAfter(&res)))
 	}
 	class := classOf(&res)
 	s.byClass[class].Add(1)
@@ -684,6 +683,10 @@ func disabledReason(wh *schemas.Webhook) string {
 	return "webhook disabled"
 }
 
+// retryAfter is the wait the receiver asked for (Retry-After), within
+// MaxRetryAfter.
+func (s *Sender) retryAfter(res *Result) time.Duration { return min(res.RetryAfter, s.maxRetryAfter) }
+
 // retry enqueues the next attempt as a new message carrying the attempt count
 // and history, due after the schedule's delay (or the receiver's
 // Retry-After, within bounds), then acknowledges this one. If the retry
@@ -692,7 +695,7 @@ func disabledReason(wh *schemas.Webhook) string {
 func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, d *schemas.Delivery, attempt int, res *Result) {
 	delay := s.backoff(attempt)
 	if res.RetryAfter > 0 {
-		delay = max(delay, min(res.RetryAfter, s.maxRetryAfter))
+		delay = max(delay, s.retryAfter(res))
 	}
 	next := *d
 	next.Attempts = attempt

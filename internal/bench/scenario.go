@@ -71,12 +71,12 @@ type Sample struct {
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	// The backlog scenario: the most deliveries waiting in DELIVERIES at
 	// once, and the most goroutines in the process (sampled every 100 ms).
-	PeakBacklog uint64 `json:"peak_backlog,omitempty"`
+	PeakBacklog   uint64 `json:"peak_backlog,omitempty"`
+	MaxGoroutines int    `json:"max_goroutines,omitempty"`
 	// Senders is how many sender replicas ran, and AttemptsBySender how many
 	// attempts each made.
 	Senders          int      `json:"senders"`
 	AttemptsBySender []uint64 `json:"attempts_by_sender,omitempty"`
-	MaxGoroutines    int      `json:"max_goroutines,omitempty"`
 	// The healthy webhooks of the blackhole scenario.
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
 	HealthyP99    float64 `json:"healthy_p99_ms,omitempty"`
@@ -290,12 +290,7 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 	}
 
 	logger := slog.New(slog.DiscardHandler)
-	p, err := pipeline.New(pipeline.Config{
-		Broker: b, Roles: pipeline.Roles{Router: true, Sender: true}, Logger: logger,
-		Sender: sender.Config{Workers: o.Workers},
-		Client: sender.ClientConfig{Timeout: 5 * time.Second},
-		Egress: egress.Policy{AllowLoopback: true},
-	})
+	p, err := pipeline.New(pipelineConfig(b, pipeline.Roles{Router: true, Sender: true}, o.Workers, logger))
 	if err != nil {
 		return Sample{}, err
 	}
@@ -407,6 +402,17 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 	return s, nil
 }
 
+// pipelineConfig is the configuration of the bench's pipeline and of its
+// sender replicas: a 5 s attempt timeout, receivers on this machine allowed.
+func pipelineConfig(b *broker.Broker, roles pipeline.Roles, workers int, logger *slog.Logger) pipeline.Config {
+	return pipeline.Config{
+		Broker: b, Roles: roles, Logger: logger,
+		Sender: sender.Config{Workers: workers},
+		Client: sender.ClientConfig{Timeout: 5 * time.Second},
+		Egress: egress.Policy{AllowLoopback: true},
+	}
+}
+
 // senderReplicas are the senders started besides the pipeline's own.
 type senderReplicas struct {
 	senders []*sender.Sender
@@ -438,12 +444,7 @@ func startSenders(ctx context.Context, srv *server.Server, n, workers int, logge
 			return nil, err
 		}
 		r.closers = append(r.closers, b.Close)
-		p, err := pipeline.New(pipeline.Config{
-			Broker: b, Roles: pipeline.Roles{Sender: true}, Logger: logger,
-			Sender: sender.Config{Workers: workers},
-			Client: sender.ClientConfig{Timeout: 5 * time.Second},
-			Egress: egress.Policy{AllowLoopback: true},
-		})
+		p, err := pipeline.New(pipelineConfig(b, pipeline.Roles{Sender: true}, workers, logger))
 		if err != nil {
 			r.stop()
 			return nil, err

@@ -103,13 +103,20 @@ func TestRolesAsSeparateCommands(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
-	resp, err := http.Get("http://" + senderOps + "/metrics")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Contains(t, string(body), `hookstream_build_info{role="sender",version="dev"} 1`)
-	require.Contains(t, string(body), `hookstream_attempts_total{class="2xx"} 2`)
-	require.Contains(t, string(body), `hookstream_consumer_pending{consumer="sender",stream="DELIVERIES"}`)
+	metrics := func() string {
+		resp, err := http.Get("http://" + senderOps + "/metrics")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(body)
+	}
+	// The receiver has the request before the sender has its answer and
+	// counts the attempt: wait for the count.
+	require.Eventually(t, func() bool { return strings.Contains(metrics(), `hookstream_attempts_total{class="2xx"} 2`) },
+		10*time.Second, 20*time.Millisecond, "two attempts counted")
+	body := metrics()
+	require.Contains(t, body, `hookstream_build_info{role="sender",version="dev"} 1`)
+	require.Contains(t, body, `hookstream_consumer_pending{consumer="sender",stream="DELIVERIES"}`)
 }
 
 func TestRoleUsageErrors(t *testing.T) {

@@ -149,12 +149,7 @@ func TestGoneDisablesTheWebhook(t *testing.T) {
 	e.storeWebhook(&schemas.Webhook{ID: "wh_observer", Name: "ops", URL: observer.URL, Events: []string{"webhook.disabled"}})
 
 	e.publish(syncStarted("org_1"))
-	note := observer.next(t)
-	require.Equal(t, "webhook.disabled", note.Event.Type)
-	var data schemas.WebhookDisabledData
-	require.NoError(t, json.Unmarshal(note.Event.Data, &data))
-	require.Equal(t, wh.ID, data.WebhookID)
-	require.Contains(t, data.Reason, "410 Gone")
+	requireDisabledNote(t, observer, wh.ID, "410 Gone")
 
 	var got struct {
 		Enabled        bool   `json:"enabled"`
@@ -243,12 +238,7 @@ func TestAutoDisableAfterFailingTooLong(t *testing.T) {
 	require.Equal(t, 3, len(dls), strconv.Itoa(len(dls))+" dead letters")
 
 	// The tenant was told, with a webhook.disabled event.
-	note := observer.next(t)
-	require.Equal(t, "webhook.disabled", note.Event.Type)
-	var data schemas.WebhookDisabledData
-	require.NoError(t, json.Unmarshal(note.Event.Data, &data))
-	require.Equal(t, wh.ID, data.WebhookID)
-	require.Contains(t, data.Reason, "every attempt failed")
+	requireDisabledNote(t, observer, wh.ID, "every attempt failed")
 
 	// Fixed and re-enabled, it is offered what it missed, and gets it.
 	healed.Store(true)
@@ -273,4 +263,17 @@ func TestAutoDisableAfterFailingTooLong(t *testing.T) {
 		}
 	}
 	require.Equal(t, orgs, replayedOrgs, "each missed delivery, after the re-enable")
+}
+
+// requireDisabledNote takes the next event the observer got and requires it
+// to be the webhook.disabled event for webhookID, its reason containing
+// reason.
+func requireDisabledNote(t *testing.T, observer *receiver, webhookID, reason string) {
+	t.Helper()
+	note := observer.next(t)
+	require.Equal(t, "webhook.disabled", note.Event.Type)
+	var data schemas.WebhookDisabledData
+	require.NoError(t, json.Unmarshal(note.Event.Data, &data))
+	require.Equal(t, webhookID, data.WebhookID)
+	require.Contains(t, data.Reason, reason)
 }

@@ -76,16 +76,12 @@ const token = "hs_console_browser_test_token"
 type dev struct {
 	url string // http://127.0.0.1:port
 	cmd *exec.Cmd
-	log *bytes.Buffer
-	out lockedWriter // what it printed
+	log testproc.Buffer // what it logged
+	out testproc.Buffer // what it printed
 }
 
 // stdout is what the command printed so far.
-func (d *dev) stdout() string {
-	d.out.mu.Lock()
-	defer d.out.mu.Unlock()
-	return d.out.w.(*bytes.Buffer).String()
-}
+func (d *dev) stdout() string { return d.out.String() }
 
 // startDev runs the binary's dev command on a fresh data directory.
 func startDev(t *testing.T, extra ...string) *dev {
@@ -95,8 +91,8 @@ func startDev(t *testing.T, extra ...string) *dev {
 	cmd := exec.Command(binary, args...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	d := &dev{cmd: cmd, log: &bytes.Buffer{}, out: lockedWriter{w: &bytes.Buffer{}}}
-	cmd.Stderr = &lockedWriter{w: d.log}
+	d := &dev{cmd: cmd}
+	cmd.Stderr = &d.log
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -167,17 +163,6 @@ func (d *dev) publish(t *testing.T, session string) string {
 		"data": map[string]any{"sync_session_id": session, "hrms": "darwinbox"}}, &res)
 	require.Equal(t, http.StatusAccepted, code)
 	return res.ID
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // receiver is a webhook endpoint that records event ids and answers with
