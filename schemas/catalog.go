@@ -55,6 +55,7 @@ type EventType struct {
 type catalogEntry struct {
 	EventType
 	compiled *jsonschema.Schema
+	quick    *quickSchema // the fast path; nil when the schema needs the full validator
 }
 
 //go:embed jsonschema/*.json
@@ -115,7 +116,7 @@ func compileEntry(t EventType) (*catalogEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schemas: event type %s: schema: %w", t.Name, err)
 	}
-	return &catalogEntry{EventType: t, compiled: compiled}, nil
+	return &catalogEntry{EventType: t, compiled: compiled, quick: compileQuick(t.Schema)}, nil
 }
 
 // Catalog returns every event type, sorted by name.

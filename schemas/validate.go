@@ -40,6 +40,9 @@ func Validate(ev *Event) error {
 	if err != nil {
 		return err
 	}
+	if entry.quick != nil && entry.quick.valid(data) {
+		return nil // certainly valid: the full validator would agree
+	}
 	// Decoding checks the JSON as json.Valid would (once, not twice).
 	doc, err := decodeJSON(data)
 	if err != nil {
