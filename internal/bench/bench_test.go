@@ -70,3 +70,13 @@ func TestMedian(t *testing.T) {
 	require.InDelta(t, 2.0, median([]float64{3, 1, 2}), 1e-9)
 	require.InDelta(t, 2.5, median([]float64{4, 1, 2, 3}), 1e-9)
 }
+
+// Ratios pair the runs of one round: a ratio of medians would compare runs
+// made in different minutes of a drifting machine.
+func TestPairedRatio(t *testing.T) {
+	t.Parallel()
+	a := []Sample{{PerSec: 10}, {PerSec: 20}, {PerSec: 30}}
+	b := []Sample{{PerSec: 5}, {PerSec: 40}, {PerSec: 15}}
+	require.InDelta(t, 2.0, pairedRatio(a, b, perSec), 1e-9, "rounds' ratios 2, 0.5, 2")
+	require.Zero(t, pairedRatio(a, []Sample{{}}, perSec), "no ratio without a base")
+}

@@ -38,14 +38,21 @@ type Result struct {
 	P99              float64 `json:"p99_ms"`
 	Max              float64 `json:"max_ms"`
 	PeakRSSMiB       float64 `json:"peak_rss_mib"`
-	RatioToCeiling   float64 `json:"ratio_to_ceiling"`
-	Runs             int     `json:"runs"`
-	Deliveries       int     `json:"deliveries"`
-	Cores            int     `json:"cores"`
+	// RatioToCeiling is the median of the rounds' rate / ceiling's rate.
+	RatioToCeiling float64 `json:"ratio_to_ceiling"`
+	Runs           int     `json:"runs"`
+	Deliveries     int     `json:"deliveries"`
+	Cores          int     `json:"cores"`
 	// MemoryLimit is each run's soft memory limit, as given ("256MiB", "off").
 	MemoryLimit string `json:"memory_limit"`
 	// Senders is how many sender replicas ran (ceiling: none).
 	Senders int `json:"senders"`
+	// Base is the scenario this one's target is set against (blackhole:
+	// fanout; encrypted: single), RatioToBase the median of the rounds'
+	// rate / base's rate, P99RatioToBase the same for p99.
+	Base           string  `json:"base_scenario,omitempty"`
+	RatioToBase    float64 `json:"ratio_to_base,omitempty"`
+	P99RatioToBase float64 `json:"p99_ratio_to_base,omitempty"`
 	// Blackhole only: the healthy webhooks' rate and p99 (equal to the
 	// above, which count the healthy webhooks only).
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
@@ -56,8 +63,16 @@ type Result struct {
 	MaxGoroutines float64 `json:"max_goroutines,omitempty"`
 }
 
-// Run runs every scenario Runs times, each in a child process, and returns
-// the medians; ratio_to_ceiling is filled when ceiling ran.
+// baseOf is the scenario each one's target is set against: blackhole's
+// healthy webhooks against fanout, encrypted against single.
+var baseOf = map[string]string{"blackhole": "fanout", "encrypted": "single"}
+
+// Run runs every scenario Runs times, each run in a child process, and
+// returns the medians. The runs go in rounds, every scenario once a round,
+// so that a ratio between two scenarios (to the ceiling, to the base) is
+// taken between runs made minutes apart, not tens of minutes: each ratio is
+// the median of the rounds' ratios, which the drift of a shared machine
+// moves far less than it moves the rates themselves.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Runs <= 0 {
 		cfg.Runs = 3
@@ -71,43 +86,62 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			return nil, err
 		}
 	}
-	var out []Result
-	for _, name := range append(slices.Clone(Scenarios), Extra...) { // in the documented order
-		if !slices.Contains(names, name) {
-			continue
+	var order []string // the documented order
+	for _, name := range append(slices.Clone(Scenarios), Extra...) {
+		if slices.Contains(names, name) {
+			order = append(order, name)
 		}
-		var samples []Sample
-		for i := range cfg.Runs {
+	}
+	samples := map[string][]Sample{}
+	for round := range cfg.Runs {
+		for _, name := range order {
 			s, err := runChild(ctx, cfg, name)
 			if err != nil {
-				return out, err
+				return nil, err
 			}
 			if cfg.Progress != nil {
 				fmt.Fprintf(cfg.Progress, "%s run %d/%d: %.0f deliveries/s, %.1f µs CPU each, p99 %.1f ms, peak RSS %.0f MiB",
-					name, i+1, cfg.Runs, s.PerSec, s.CPUMicros, s.LatencyMS.P99, s.PeakRSSMiB)
+					name, round+1, cfg.Runs, s.PerSec, s.CPUMicros, s.LatencyMS.P99, s.PeakRSSMiB)
 				if s.PeakBacklog > 0 {
 					fmt.Fprintf(cfg.Progress, ", peak backlog %d, at most %d goroutines", s.PeakBacklog, s.MaxGoroutines)
 				}
 				fmt.Fprintln(cfg.Progress)
 			}
-			samples = append(samples, s)
+			samples[name] = append(samples[name], s)
 		}
-		r := medianOf(name, samples)
+	}
+	out := make([]Result, 0, len(order))
+	for _, name := range order {
+		r := medianOf(name, samples[name])
 		r.MemoryLimit = cfg.Options.MemoryLimit
+		if ceiling := samples["ceiling"]; ceiling != nil {
+			r.RatioToCeiling = pairedRatio(samples[name], ceiling, perSec)
+		}
+		if base := baseOf[name]; samples[base] != nil {
+			r.Base = base
+			r.RatioToBase = pairedRatio(samples[name], samples[base], perSec)
+			r.P99RatioToBase = pairedRatio(samples[name], samples[base], func(s Sample) float64 { return s.LatencyMS.P99 })
+		}
 		out = append(out, r)
 	}
-	var ceiling float64
-	for _, r := range out {
-		if r.Scenario == "ceiling" {
-			ceiling = r.DeliveriesPerSec
-		}
-	}
-	for i := range out {
-		if ceiling > 0 {
-			out[i].RatioToCeiling = out[i].DeliveriesPerSec / ceiling
-		}
-	}
 	return out, nil
+}
+
+func perSec(s Sample) float64 { return s.PerSec }
+
+// pairedRatio is the median over the rounds of f(a)/f(b), a and b being
+// the samples of two scenarios, one per round.
+func pairedRatio(a, b []Sample, f func(Sample) float64) float64 {
+	ratios := make([]float64, 0, len(a))
+	for i := range min(len(a), len(b)) {
+		if d := f(b[i]); d > 0 {
+			ratios = append(ratios, f(a[i])/d)
+		}
+	}
+	if len(ratios) == 0 {
+		return 0
+	}
+	return median(ratios)
 }
 
 func runChild(ctx context.Context, cfg Config, name string) (Sample, error) {
@@ -198,6 +232,14 @@ func WriteTable(w io.Writer, results []Result, memoryLimit string) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	sep := "\n"
+	for _, r := range results {
+		if r.Base != "" {
+			fmt.Fprintf(w, "%s%s: %.0f %% of %s's rate, p99 %.2f× (medians of the rounds' ratios)\n", sep, r.Scenario,
+				100*r.RatioToBase, r.Base, r.P99RatioToBase)
+			sep = ""
+		}
 	}
 	for _, r := range results {
 		if r.PeakBacklog > 0 {

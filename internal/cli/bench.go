@@ -18,7 +18,10 @@ Measures Hookstream on this machine: an embedded JetStream (file storage),
 the router, the senders and an in-process HTTP receiver, in named scenarios,
 against the bare HTTP client-to-receiver loop (ceiling) every other row is
 divided by. Each run is a child process, so CPU time and peak RSS are its
-own; every figure is the median of --runs runs.
+own; every figure is the median of --runs runs. The runs go in rounds, every
+scenario once a round, and each ratio (× ceiling; blackhole to fanout,
+encrypted to single) is the median of the rounds' ratios, so a machine whose
+speed drifts compares runs made minutes apart.
 
 Scenarios:
   single     1 webhook, 100,000 events of ~1 KiB
