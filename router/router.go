@@ -43,6 +43,11 @@ type Config struct {
 	// event (by EVENTS sequence) rather than carry a copy of its payload.
 	// Optional; default 4.
 	ReferenceFanOut int
+	// Health is the webhook_health bucket, watched for the holds the senders
+	// share: a webhook whose deliveries they send back until some time gets
+	// its new deliveries scheduled for then instead. Optional; without it
+	// every delivery goes to the senders at once.
+	Health jetstream.KeyValue
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Optional; default time.Now.
@@ -56,6 +61,7 @@ type Stats struct {
 	Unmatched   uint64 // events acknowledged without a match
 	Deliveries  uint64 // deliveries published
 	Parked      uint64 // deliveries for disabled webhooks, stored as dead letters
+	Held        uint64 // deliveries scheduled for the end of their webhook's hold (counted in Deliveries too)
 	Quarantined uint64 // messages sent to QUARANTINE
 }
 
@@ -67,8 +73,10 @@ type Router struct {
 	now       func() time.Time
 	inFlight  int
 	refFanOut int
+	health    jetstream.KeyValue
+	holds     holds
 
-	events, routed, unmatched, deliveries, parked, quarantined atomic.Uint64
+	events, routed, unmatched, deliveries, parked, held, quarantined atomic.Uint64
 }
 
 // New returns a Router. Run starts it.
@@ -77,7 +85,7 @@ func New(cfg Config) (*Router, error) {
 		return nil, errors.New("router: Config.JS and Config.Matcher are required")
 	}
 	r := &Router{js: cfg.JS, matcher: cfg.Matcher, logger: cfg.Logger, now: cfg.Now, inFlight: cfg.MaxInFlight,
-		refFanOut: cmp.Or(cfg.ReferenceFanOut, 4)}
+		refFanOut: cmp.Or(cfg.ReferenceFanOut, 4), health: cfg.Health}
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
@@ -95,7 +103,7 @@ func New(cfg Config) (*Router, error) {
 func (r *Router) Stats() Stats {
 	return Stats{
 		Events: r.events.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
-		Deliveries: r.deliveries.Load(), Parked: r.parked.Load(), Quarantined: r.quarantined.Load(),
+		Deliveries: r.deliveries.Load(), Parked: r.parked.Load(), Held: r.held.Load(), Quarantined: r.quarantined.Load(),
 	}
 }
 
@@ -121,6 +129,18 @@ func (r *Router) Run(ctx context.Context) error {
 	queue := make(chan pending, r.inFlight)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.confirm(queue) })
+	if r.health != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		synced := make(chan struct{})
+		wg.Go(func() { r.holds.watch(watchCtx, r.health, r.logger, synced) })
+		// Route knowing the current holds, but not wait long for them.
+		select {
+		case <-synced:
+		case <-time.After(holdsSyncWait):
+		case <-ctx.Done():
+		}
+	}
 
 	h := &handler{r: r, queue: queue}
 	cc, err := cons.Consume(h.handle,
@@ -142,7 +162,7 @@ func (r *Router) Run(ctx context.Context) error {
 	cc.Drain()
 	<-cc.Closed() // the handler has returned for the last time
 	close(queue)
-	wg.Wait()
+	wg.Wait() // the hold watcher stops with ctx
 	return nil
 }
 
@@ -220,6 +240,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 	byReference := eventSeq != 0 && len(h.matches) >= r.refFanOut
 	futures := make([]jetstream.PubAckFuture, 0, len(h.matches))
 	var active uint64 // deliveries to enabled webhooks; the rest are dead letters
+	var nHeld uint64  // of which scheduled for the end of a hold
 	for _, w := range h.matches {
 		var payload []byte
 		switch {
@@ -240,18 +261,31 @@ func (h *handler) handle(msg jetstream.Msg) {
 			ID: schemas.DeliveryID(ev.ID, w.ID), EventID: ev.ID, EventType: ev.Type,
 			TenantID: ev.TenantID, OrgID: ev.OrgID, WebhookID: w.ID, CreatedAt: now, Payload: payload, EventSeq: eventSeq,
 		}
+		var opts []jetstream.PublishOpt
+		held := false
+		if w.Enabled {
+			if at, ok := r.holds.until(ev.TenantID, w.ID, now); ok {
+				// Its senders send its deliveries back until then: schedule it
+				// for then rather than have it fetched and sent back.
+				d.NotBefore, d.WaitingSince, held = at, now, true
+			}
+		}
 		out, stream, err := deliveryMsg(&d, w, now)
 		if err != nil { // cannot happen for these field types
 			r.logger.ErrorContext(ctx, "encode delivery", "err", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
+		if held {
+			opts = []jetstream.PublishOpt{jetstream.WithScheduleAt(d.NotBefore), jetstream.WithScheduleTarget(out.Subject)}
+			out.Subject = broker.RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
+		}
 		pctx, ps := telemetry.Start(ctx, "send "+stream, trace.SpanKindProducer, func() []attribute.KeyValue {
 			return append(telemetry.Messaging(telemetry.Send, stream, out.Subject),
 				telemetry.WebhookKey.String(w.ID), telemetry.DeliveryKey.String(d.ID))
 		})
 		telemetry.Inject(pctx, out.Header)
-		f, err := r.js.PublishMsgAsync(out)
+		f, err := r.js.PublishMsgAsync(out, opts...)
 		ps.End()
 		if err != nil {
 			// Back-pressure or a lost connection: retry the whole event later;
@@ -264,10 +298,14 @@ func (h *handler) handle(msg jetstream.Msg) {
 		if w.Enabled {
 			active++
 		}
+		if held {
+			nHeld++
+		}
 	}
 	r.routed.Add(1)
 	r.deliveries.Add(active)
 	r.parked.Add(uint64(len(futures)) - active)
+	r.held.Add(nHeld)
 	h.queue <- pending{msg: msg, futures: futures, trace: span.SpanContext()}
 }
 

@@ -179,3 +179,58 @@ func TestUnmatchedEventsAreAckedAndCounted(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, info.State.Msgs, "no delivery written")
 }
+
+// A webhook whose senders send its deliveries back until some time (the
+// hold they share in webhook_health) has its new deliveries scheduled for
+// then, not handed to senders that would only send them back; the other
+// webhooks' go at once.
+func TestHeldWebhooksGetScheduledDeliveries(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	holdEnd := time.Now().Add(2 * time.Second).UTC()
+	raw, err := schemas.Marshal(nil, &schemas.WebhookHealth{HoldUntil: holdEnd})
+	require.NoError(t, err)
+	_, err = b.Health.Put(ctx, "t1.wh_0", raw)
+	require.NoError(t, err)
+
+	r, err := router.New(router.Config{JS: b.JS, Matcher: webhooks(2, nil), Health: b.Health})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	p, err := producer.New(producer.Config{JS: b.JS})
+	require.NoError(t, err)
+	_, err = p.Publish(ctx, &schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
+		Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.Stats().Routed == 1 }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	st := r.Stats()
+	require.Equal(t, uint64(1), st.Held)
+	require.Equal(t, uint64(2), st.Deliveries)
+
+	s, err := b.JS.Stream(ctx, broker.StreamDeliveries)
+	require.NoError(t, err)
+	delivery := func(webhookID string) (*jetstream.RawStreamMsg, schemas.Delivery) {
+		msg, err := s.GetLastMsgForSubject(ctx, broker.DeliverySubject("t1", webhookID))
+		if err != nil {
+			return nil, schemas.Delivery{}
+		}
+		var d schemas.Delivery
+		require.NoError(t, schemas.Unmarshal(msg.Data, &d))
+		return msg, d
+	}
+	msg, d := delivery("wh_1")
+	require.NotNil(t, msg, "not held: stored at once")
+	require.True(t, d.NotBefore.IsZero())
+	msg, _ = delivery("wh_0")
+	require.Nil(t, msg, "held: not for the senders yet")
+
+	require.Eventually(t, func() bool { msg, d = delivery("wh_0"); return msg != nil }, 15*time.Second, 20*time.Millisecond)
+	require.False(t, msg.Time.Before(holdEnd.Truncate(time.Second)), "stored for the senders when the hold ends")
+	require.False(t, d.NotBefore.Before(holdEnd))
+	require.False(t, d.WaitingSince.IsZero(), "counts towards MaxBroken like a delivery sent back")
+	require.Equal(t, schemas.DeliveryID(d.EventID, "wh_0"), d.ID)
+}

@@ -136,13 +136,20 @@ func (w *Webhook) Matches(eventType, orgID string) bool {
 }
 
 // WebhookHealth is what the senders share about a webhook's recent outcomes
-// (KV webhook_health): since when every attempt has failed, if they do, and
-// whether a sender's circuit breaker holds its deliveries back.
+// (KV webhook_health): since when every attempt has failed, if they do,
+// whether a sender's circuit breaker holds its deliveries back, and until
+// when the senders send its deliveries back for later.
 type WebhookHealth struct {
 	FailingSince time.Time `json:"failing_since,omitzero" msgpack:"failing_since,omitempty"`
 	// CircuitOpenUntil is when the last circuit that opened lets a probe
 	// through; zero or past when no circuit is open.
 	CircuitOpenUntil time.Time `json:"circuit_open_until,omitzero" msgpack:"circuit_open_until,omitempty"`
+	// HoldUntil is when a sender last sent one of the webhook's deliveries
+	// back for (its circuit open, its receiver busy or asking to wait with
+	// Retry-After): the routers schedule the webhook's new deliveries for
+	// then rather than hand them to senders that would send them back.
+	// Zero or past when deliveries flow.
+	HoldUntil time.Time `json:"hold_until,omitzero" msgpack:"hold_until,omitempty"`
 }
 
 // Tenant is one customer of the platform. Only the SHA-256 of its token is

@@ -69,6 +69,28 @@ type endpoint struct {
 	// pausedUntil is when the receiver asked to be called again
 	// (Retry-After on a 429 or 503): nothing is attempted before.
 	pausedUntil time.Time
+	// sharedHold is the latest hold shared with the routers (holdToShare).
+	sharedHold time.Time
+	// progressAt is when an attempt last ended, or when the endpoint last
+	// went from idle to busy: since then it has not answered (busyFor).
+	progressAt time.Time
+}
+
+// holdStep is how much later than the hold last shared a new one must be
+// to be shared: a busy endpoint sends deliveries back every few
+// milliseconds, each a second or two ahead, and one write a second says it.
+const holdStep = time.Second
+
+// holdToShare reports whether a delivery sent back for at, at now, moves the
+// endpoint's shared hold on enough to be written again.
+func (e *endpoint) holdToShare(at, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sharedHold.After(now) && at.Before(e.sharedHold.Add(holdStep)) {
+		return false
+	}
+	e.sharedHold = at
+	return true
 }
 
 // pause holds every attempt to the endpoint until until (a Retry-After).
@@ -167,6 +189,9 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 		return admitLater, now.Add(jitter(e.cooldown))
 	}
 	if e.inflight < e.current(cap) {
+		if e.inflight == 0 {
+			e.progressAt = now
+		}
 		e.inflight++
 		return admitNow, time.Time{}
 	}
@@ -181,7 +206,30 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 	if e.latency > 0 && e.latency < fastEndpoint && !now.Before(e.noWaitUntil) {
 		return admitWait, now.Add(maxRoomWait)
 	}
-	return admitLater, now.Add(time.Second + jitter(time.Second))
+	return admitLater, now.Add(e.busyFor(now, cap))
+}
+
+// busyFor is how long a delivery that finds the endpoint's queue full is
+// sent back for: until the queue has room, at the endpoint's latency and
+// cap, or, when it has not answered for a while, as long again (a receiver
+// that stopped answering is not offered a delivery every second); at least
+// a second (it then waits as a scheduled message), at most the queue wait,
+// plus up to half again so the deliveries do not all come back at once.
+// e.mu is held.
+func (e *endpoint) busyFor(now time.Time, cap int) time.Duration {
+	d := time.Second
+	if e.latency > 0 {
+		d = max(d, time.Duration(int64(len(e.queue))*int64(e.latency)/int64(max(cap, 1))))
+	}
+	if !e.progressAt.IsZero() {
+		d = max(d, now.Sub(e.progressAt))
+	}
+	wait := e.queueWait
+	if wait <= 0 {
+		wait = defaultQueueWait
+	}
+	d = min(d, max(wait, time.Second))
+	return d + jitter(d/2)
 }
 
 // waitRoom waits until the queue has shrunk or until deadline, and reports
@@ -241,6 +289,7 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cap i
 		v.until = e.openUntil
 	}()
 	e.inflight--
+	e.progressAt = now
 	if e.latency == 0 {
 		e.latency = latency
 	} else {
@@ -254,6 +303,9 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cap i
 	}
 	switch {
 	case !failed:
+		if e.state != closed {
+			e.sharedHold = time.Time{} // closing the circuit lifts the hold (health.circuit)
+		}
 		e.state, e.failures, e.cooldown = closed, 0, 0
 	case e.state == halfOpen:
 		e.cooldown = min(e.cooldown*2, cfg.MaxCooldown)

@@ -188,3 +188,57 @@ func TestQueueWaitLeavesRoomInTheAckWait(t *testing.T) {
 	e.queueWait = 0
 	require.Equal(t, 400, e.queueLimit(2), "the default wait")
 }
+
+// A delivery that finds the queue full comes back when the queue should
+// have room, or, from a receiver that has not answered for a while, after
+// as long again: never sooner than a second, never later than the queue
+// wait (plus up to half again, spread).
+func TestBusyForFollowsTheQueueAndTheSilence(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	later := func(e *endpoint, now time.Time) time.Duration {
+		adm, at := e.admit(&job{}, now, 2, 2)
+		require.Equal(t, admitLater, adm)
+		return at.Sub(now)
+	}
+	within := func(d, lo time.Duration) {
+		t.Helper()
+		require.GreaterOrEqual(t, d, lo)
+		require.LessOrEqual(t, d, lo+lo/2)
+	}
+	silent := &endpoint{queueWait: 20 * time.Second}
+	for range 4 { // two attempts, two queued
+		silent.admit(&job{}, t0, 2, 2)
+	}
+	within(later(silent, t0.Add(100*time.Millisecond)), time.Second)
+	within(later(silent, t0.Add(8*time.Second)), 8*time.Second)
+	within(later(silent, t0.Add(time.Minute)), 20*time.Second)
+
+	// Answering in 4 s, two at a time, two queued: room in about 4 s.
+	slow := &endpoint{queueWait: 20 * time.Second}
+	for range 4 {
+		slow.admit(&job{}, t0, 2, 2)
+	}
+	slow.done(false, 4*time.Second, t0.Add(4*time.Second), 2, BreakerConfig{}.withDefaults())
+	slow.admit(&job{}, t0.Add(4*time.Second), 2, 2) // the queue is full again
+	within(later(slow, t0.Add(4*time.Second)), 4*time.Second)
+}
+
+// A busy endpoint sends deliveries back every few milliseconds; the hold
+// is shared again only when it moves on by holdStep, or after it ended.
+func TestHoldToShareCoalesces(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	e := &endpoint{}
+	require.True(t, e.holdToShare(now.Add(2*time.Second), now))
+	require.False(t, e.holdToShare(now.Add(2500*time.Millisecond), now), "within holdStep of the shared hold")
+	require.True(t, e.holdToShare(now.Add(3*time.Second), now))
+	require.True(t, e.holdToShare(now.Add(4*time.Second), now.Add(3500*time.Millisecond)), "the last one ended")
+
+	// A probe that succeeds closes the circuit and lifts the hold.
+	e.state = halfOpen
+	e.inflight = 1
+	v := e.done(false, time.Millisecond, now, 2, BreakerConfig{}.withDefaults())
+	require.True(t, v.closed)
+	require.True(t, e.holdToShare(now.Add(2*time.Second), now), "a new hold after the circuit closed is shared")
+}

@@ -112,8 +112,26 @@ func (h *health) circuit(ctx context.Context, tenantID, webhookID string, open b
 		st.CircuitOpenUntil = time.Time{}
 		if open {
 			st.CircuitOpenUntil = until.UTC()
+		} else {
+			st.HoldUntil = time.Time{} // its deliveries flow again
 		}
 	})
+}
+
+// hold shares that the webhook's deliveries are sent back until until, so
+// the routers schedule its new ones for then (schemas.WebhookHealth).
+func (h *health) hold(ctx context.Context, tenantID, webhookID string, until time.Time) {
+	h.update(ctx, healthKey(tenantID, webhookID), func(st *schemas.WebhookHealth) {
+		if until.After(st.HoldUntil) {
+			st.HoldUntil = until.UTC()
+		}
+	})
+}
+
+// holdWrite is a hold for writeHolds to share.
+type holdWrite struct {
+	tenantID, webhookID string
+	until               time.Time
 }
 
 func (h *health) load(ctx context.Context, key string) schemas.WebhookHealth {
@@ -141,6 +159,9 @@ func (h *health) update(ctx context.Context, key string, fn func(*schemas.Webhoo
 		}
 		before := st
 		fn(&st)
+		if !st.HoldUntil.IsZero() && st.HoldUntil.Before(time.Now()) {
+			st.HoldUntil = time.Time{} // past: tidied while writing anyway
+		}
 		switch {
 		case st == before:
 			return

@@ -134,7 +134,8 @@ type Sender struct {
 	breaker       BreakerConfig
 	maxBroken     time.Duration
 	eps           endpoints
-	handoffs      chan handoff // replaced messages awaiting their replacement's ack
+	handoffs      chan handoff   // replaced messages awaiting their replacement's ack
+	holds         chan holdWrite // holds for writeHolds to share; nil without Health
 	tstats        tenantStats
 	statsInterval time.Duration
 	stopping      atomic.Bool
@@ -278,6 +279,16 @@ func (s *Sender) Run(ctx context.Context) error {
 		return fmt.Errorf("consume: %w", err)
 	}
 	s.handoffs = make(chan handoff, 4*s.workers)
+	holdsDone := make(chan struct{})
+	if s.health.kv != nil {
+		s.holds = make(chan holdWrite, holdQueue)
+		go func() {
+			defer close(holdsDone)
+			s.writeHolds(s.holds)
+		}()
+	} else {
+		close(holdsDone)
+	}
 	confirmed := make(chan struct{})
 	go func() {
 		defer close(confirmed)
@@ -311,6 +322,10 @@ func (s *Sender) Run(ctx context.Context) error {
 	workers.Wait()
 	close(s.handoffs) // the fetcher and the workers are done writing
 	<-confirmed
+	if s.holds != nil {
+		close(s.holds)
+	}
+	<-holdsDone
 	close(stopStats)
 	<-statsDone
 	s.eps.each(func(_ string, e *endpoint) {
@@ -588,6 +603,36 @@ func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 	}
 	s.enqueueThenAck(ctx, j.msg, &next, d.ID+":b:"+strconv.FormatUint(j.md.Sequence.Stream, 10), time.Second)
 	s.sentBack.Add(1)
+	s.shareHold(j, at)
+}
+
+// holdQueue bounds the holds waiting to be shared; beyond it they are
+// dropped (each is only an optimisation: the senders send back what the
+// routers did not hold).
+const holdQueue = 256
+
+// shareHold tells the routers, through the webhook_health bucket, that
+// j's webhook has its deliveries sent back until at, so that they schedule
+// its new deliveries for then: each one handed to a sender would be
+// fetched, sent back as a scheduled message and acknowledged for nothing.
+// The write is made by writeHolds, never by the fetcher.
+func (s *Sender) shareHold(j *job, at time.Time) {
+	if s.holds == nil || at.Sub(s.now()) < time.Second || !j.ep.holdToShare(at, s.now()) {
+		return
+	}
+	select {
+	case s.holds <- holdWrite{tenantID: j.d.TenantID, webhookID: j.d.WebhookID, until: at}:
+	default:
+	}
+}
+
+// writeHolds shares each hold until holds is closed.
+func (s *Sender) writeHolds(holds <-chan holdWrite) {
+	for h := range holds {
+		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+		s.health.hold(ctx, h.tenantID, h.webhookID, h.until)
+		cancel()
+	}
 }
 
 // enqueueThenAck stores next in DELIVERIES, due at next.NotBefore, and

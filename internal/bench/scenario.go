@@ -82,10 +82,13 @@ type Sample struct {
 	HealthyP99    float64 `json:"healthy_p99_ms,omitempty"`
 	// What the senders did besides delivering: attempts made (a delivery
 	// that failed or timed out is attempted again), deliveries sent back
-	// unattempted because their endpoint was busy or broken, and retries.
+	// unattempted because their endpoint was busy or broken, and retries;
+	// and the deliveries the router scheduled for the end of their
+	// webhook's hold instead.
 	Attempts uint64 `json:"attempts"`
 	SentBack uint64 `json:"sent_back"`
 	Retried  uint64 `json:"retried"`
+	Held     uint64 `json:"held"`
 	// Latencies in milliseconds.
 	LatencyMS struct {
 		P50, P95, P99, Max float64
@@ -394,6 +397,7 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 		s.AttemptsBySender = append(s.AttemptsBySender, st.Attempts)
 	}
 	s.Senders = 1 + len(replicas.senders)
+	s.Held = p.Router.Stats().Held
 	s.PeakBacklog, s.MaxGoroutines = peakBacklog.Load(), int(maxGoroutines.Load())
 	s.LatencyMS.P50, s.LatencyMS.P95, s.LatencyMS.P99, s.LatencyMS.Max = percentiles(rc.lat[:min(int(rc.n.Load()), len(rc.lat))])
 	if sh.blackholes > 0 {

@@ -16,7 +16,7 @@
 //	KV webhooks        <tenant>.<webhook>            subscriptions, watched by router and senders
 //	KV tenants         <tenant>, token.<sha256>      tenants and their token hashes
 //	KV event_types     <type>                        event types added to the catalog at run time (JSON)
-//	KV webhook_health  <tenant>.<webhook>            failing since when (auto-disable)
+//	KV webhook_health  <tenant>.<webhook>            failing since when (auto-disable), circuit, hold
 //	KV scheduler       run.<id>                      replay runs: lease, progress, completion
 //
 // Durable consumers: "router" on EVENTS, "sender" on DELIVERIES. Every router

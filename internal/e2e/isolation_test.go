@@ -83,6 +83,23 @@ func TestABrokenReceiverDoesNotSlowTheOthers(t *testing.T) {
 		pending, ackPending := senderPending(t, e)
 		return pending == 0 && ackPending == 0
 	}, 15*time.Second, 10*time.Millisecond, "waiting deliveries hold no consumer slot")
+
+	// The senders share the hold (the circuit's cooldown) in webhook_health,
+	// and the router schedules the broken webhook's new deliveries for its
+	// end: they are no longer fetched and sent back.
+	require.Eventually(t, func() bool {
+		ent, err := e.b.Health.Get(context.Background(), "default.wh_broken")
+		if err != nil {
+			return false
+		}
+		var h schemas.WebhookHealth
+		return schemas.Unmarshal(ent.Value(), &h) == nil && h.HoldUntil.After(time.Now().Add(30*time.Minute))
+	}, 10*time.Second, 10*time.Millisecond, "the hold is shared")
+	sentBack, held := e.p.Sender.Stats().SentBack, e.p.Router.Stats().Held
+	e.publish(syncStarted("org_1"))
+	healthy.next(t)
+	require.Eventually(t, func() bool { return e.p.Router.Stats().Held == held+1 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, sentBack, e.p.Sender.Stats().SentBack, "the held delivery never reached a sender")
 }
 
 // A slow receiver's queue is sized to the senders' ack wait: no delivery

@@ -62,6 +62,7 @@ var (
 	eventsRejected   = desc("events_rejected_total", "Events refused at the producer: invalid or too large.")
 	eventsRouted     = desc("events_routed_total", "Events the router consumed, by result.", "result")
 	deliveriesRouted = desc("deliveries_created_total", "Deliveries the router created: queued for a sender, or parked as dead letters of a disabled webhook.", "state")
+	deliveriesHeld   = desc("deliveries_held_total", "Deliveries the router scheduled for the end of their webhook's hold (its senders were sending deliveries back), among the queued.")
 
 	attempts     = desc("attempts_total", "HTTP attempts by outcome class.", "class")
 	attemptTime  = desc("attempt_duration_seconds", "Latency of HTTP attempts.")
@@ -86,7 +87,7 @@ var (
 type collector struct{ src Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{buildInfo, eventsPublished, eventsDuplicate, eventsRejected, eventsRouted, deliveriesRouted,
+	for _, d := range []*prometheus.Desc{buildInfo, eventsPublished, eventsDuplicate, eventsRejected, eventsRouted, deliveriesRouted, deliveriesHeld,
 		attempts, attemptTime, delivered, retries, deadLetters, dropped, quarantined, sentBack, disabled, openCircuits,
 		replayed, replayKept, replayGone,
 		consumerPending, consumerAckPending, streamMessages} {
@@ -117,6 +118,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, eventsRouted, st.Quarantined, "quarantined")
 		counter(ch, deliveriesRouted, st.Deliveries, "queued")
 		counter(ch, deliveriesRouted, st.Parked, "parked")
+		counter(ch, deliveriesHeld, st.Held)
 	}
 	if s := c.src.Sender; s != nil {
 		st := s.Stats()

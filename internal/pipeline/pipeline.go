@@ -106,7 +106,7 @@ func New(cfg Config) (*Pipeline, error) {
 		service.Named{Name: "event catalog", Runner: p.Catalog})
 	if cfg.Roles.Router {
 		rc := cfg.Router
-		rc.JS, rc.Matcher = b.JS, p.Index
+		rc.JS, rc.Matcher, rc.Health = b.JS, p.Index, b.Health
 		rc.Logger = cmpLogger(rc.Logger, logger)
 		if p.Router, err = router.New(rc); err != nil {
 			return nil, err
