@@ -240,25 +240,3 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
-
-// BenchmarkValidate is what the producer spends checking one event: a page
-// of three employee records, about 1 KiB of data.
-func BenchmarkValidate(b *testing.B) {
-	recs := make([]schemas.Employee, 3)
-	for j := range recs {
-		recs[j] = schemas.Employee{ID: "emp_1_" + string(rune('0'+j)), RemoteID: "D-000042", FirstName: "Asha",
-			LastName: "Krishnamurthy", Email: "asha@acme-india.example", EmploymentStatus: "active",
-			JobTitle: "Senior Software Engineer", Department: "Platform Engineering", ManagerID: "emp_manager_0042",
-			StartDate: "2021-04-01"}
-	}
-	data, _ := json.Marshal(schemas.EmployeeData{SyncSessionID: "ss_bench", HRMS: "darwinbox", WebhookCounter: 1,
-		RecordCount: len(recs), Records: recs})
-	ev := schemas.Event{ID: "evt_0190f1a2b3c4", Type: schemas.TypeEmployeeUpdated, TenantID: "acme", OrgID: "org_42", OccurredAt: at, Data: data}
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := schemas.Validate(&ev); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
