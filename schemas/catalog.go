@@ -118,7 +118,7 @@ func compileEntry(t EventType) (*catalogEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schemas: event type %s: schema: %w", t.Name, err)
 	}
-	return &catalogEntry{EventType: t, compiled: compiled, quick: compileQuick(t.Schema)}, nil
+	return &catalogEntry{EventType: t, compiled: compiled, quick: compileQuick(doc)}, nil
 }
 
 // Catalog returns every event type, sorted by name.

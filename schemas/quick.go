@@ -60,19 +60,18 @@ const maxRequired = 64
 // annotation there (the full validator asserts it in drafts before 2019).
 const draft2020 = "https://json-schema.org/draft/2020-12/schema"
 
-// compileQuick compiles a schema document for the fast path, or returns nil
+// compileQuick compiles a schema document, as jsonschema.UnmarshalJSON
+// decodes it (numbers as json.Number), for the fast path, or returns nil
 // when it uses anything the fast path does not implement.
-func compileQuick(raw []byte) *quickSchema {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
+func compileQuick(doc any) *quickSchema {
+	root, ok := doc.(map[string]any)
+	if !ok {
 		return nil
 	}
-	if s, ok := doc["$schema"]; ok && s != draft2020 && s != draft2020+"#" {
+	if s, ok := root["$schema"]; ok && s != draft2020 && s != draft2020+"#" {
 		return nil
 	}
-	q, ok := quickFrom(doc, true)
+	q, ok := quickFrom(root, true)
 	if !ok {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 )
 
@@ -79,20 +80,28 @@ func TestQuickRefusesWhatItDoesNotImplement(t *testing.T) {
 		`{"enum":[1,"a"]}`,
 		`{"required":["a","a"]}`,
 		`{"properties":{"a":{"$id":"x"}}}`,
-		`not json`,
+		`true`,
 	} {
-		require.Nil(t, compileQuick([]byte(schema)), schema)
+		require.Nil(t, quickOf(t, schema), schema)
 	}
-	require.NotNil(t, compileQuick([]byte(`{}`)))
-	require.NotNil(t, compileQuick([]byte(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":["string","null"],"format":"date-time"}`)))
+	require.NotNil(t, quickOf(t, `{}`))
+	require.NotNil(t, quickOf(t, `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":["string","null"],"format":"date-time"}`))
+}
+
+// quickOf compiles a schema for the fast path as the catalog does.
+func quickOf(t *testing.T, schema string) *quickSchema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	require.NoError(t, err, schema)
+	return compileQuick(doc)
 }
 
 // The fast path decides some documents by itself, both ways.
 func TestQuickDecides(t *testing.T) {
 	t.Parallel()
-	q := compileQuick([]byte(`{"type":"object","required":["n","s"],"properties":{
+	q := quickOf(t, `{"type":"object","required":["n","s"],"properties":{
 		"n":{"type":"integer","minimum":1},"s":{"type":"string","minLength":2,"enum":["ab","cd","é!"]},
-		"l":{"type":"array","items":{"type":["string","null"]}},"b":{"type":"boolean"},"f":{"type":"number"}}}`))
+		"l":{"type":"array","items":{"type":["string","null"]}},"b":{"type":"boolean"},"f":{"type":"number"}}}`)
 	require.NotNil(t, q)
 	for doc, want := range map[string]bool{
 		`{"n":1,"s":"ab"}`: true,

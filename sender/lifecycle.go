@@ -23,13 +23,14 @@ import (
 type health struct {
 	kv    jetstream.KeyValue
 	after time.Duration
+	now   func() time.Time // the sender's clock
 
 	mu    sync.Mutex
 	known map[string]time.Time // webhook key -> failing since; zero = succeeding
 }
 
-func newHealth(kv jetstream.KeyValue, after time.Duration) *health {
-	return &health{kv: kv, after: after, known: map[string]time.Time{}}
+func newHealth(kv jetstream.KeyValue, after time.Duration, now func() time.Time) *health {
+	return &health{kv: kv, after: after, now: now, known: map[string]time.Time{}}
 }
 
 func healthKey(tenantID, webhookID string) string { return tenantID + "." + webhookID }
@@ -134,6 +135,38 @@ type holdWrite struct {
 	until               time.Time
 }
 
+// holdQueue bounds the holds waiting to be shared; beyond it they are
+// dropped (each is only an optimisation: the senders send back what the
+// routers did not hold).
+const holdQueue = 256
+
+// shareHold tells the routers, through the webhook_health bucket, that
+// j's webhook has its deliveries sent back until at, so that they schedule
+// its new deliveries for then: each one handed to a sender would be
+// fetched, sent back as a scheduled message and acknowledged for nothing.
+// The write is made by writeHolds, never by the fetcher.
+func (s *Sender) shareHold(j *job, at time.Time) {
+	if s.holds == nil {
+		return
+	}
+	if now := s.now(); at.Sub(now) < time.Second || !j.ep.holdToShare(at, now) {
+		return
+	}
+	select {
+	case s.holds <- holdWrite{tenantID: j.d.TenantID, webhookID: j.d.WebhookID, until: at}:
+	default:
+	}
+}
+
+// writeHolds shares each hold until holds is closed.
+func (s *Sender) writeHolds(holds <-chan holdWrite) {
+	for h := range holds {
+		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+		s.health.hold(ctx, h.tenantID, h.webhookID, h.until)
+		cancel()
+	}
+}
+
 func (h *health) load(ctx context.Context, key string) schemas.WebhookHealth {
 	var st schemas.WebhookHealth
 	if e, err := h.kv.Get(ctx, key); err == nil {
@@ -159,7 +192,7 @@ func (h *health) update(ctx context.Context, key string, fn func(*schemas.Webhoo
 		}
 		before := st
 		fn(&st)
-		if !st.HoldUntil.IsZero() && st.HoldUntil.Before(time.Now()) {
+		if !st.HoldUntil.IsZero() && st.HoldUntil.Before(h.now()) {
 			st.HoldUntil = time.Time{} // past: tidied while writing anyway
 		}
 		switch {

@@ -191,7 +191,7 @@ func New(cfg Config) (*Sender, error) {
 	if s.client == nil {
 		s.client = NewClient(ClientConfig{MaxConnsPerHost: s.workers})
 	}
-	s.health = newHealth(cfg.Health, cfg.DisableAfter)
+	s.health = newHealth(cfg.Health, cfg.DisableAfter, s.now)
 	s.statsInterval = cmp.Or(cfg.StatsInterval, StatsInterval)
 	s.payloads = newPayloads(s.js)
 	s.maxBroken = cfg.MaxBroken
@@ -604,35 +604,6 @@ func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 	s.enqueueThenAck(ctx, j.msg, &next, d.ID+":b:"+strconv.FormatUint(j.md.Sequence.Stream, 10), time.Second)
 	s.sentBack.Add(1)
 	s.shareHold(j, at)
-}
-
-// holdQueue bounds the holds waiting to be shared; beyond it they are
-// dropped (each is only an optimisation: the senders send back what the
-// routers did not hold).
-const holdQueue = 256
-
-// shareHold tells the routers, through the webhook_health bucket, that
-// j's webhook has its deliveries sent back until at, so that they schedule
-// its new deliveries for then: each one handed to a sender would be
-// fetched, sent back as a scheduled message and acknowledged for nothing.
-// The write is made by writeHolds, never by the fetcher.
-func (s *Sender) shareHold(j *job, at time.Time) {
-	if s.holds == nil || at.Sub(s.now()) < time.Second || !j.ep.holdToShare(at, s.now()) {
-		return
-	}
-	select {
-	case s.holds <- holdWrite{tenantID: j.d.TenantID, webhookID: j.d.WebhookID, until: at}:
-	default:
-	}
-}
-
-// writeHolds shares each hold until holds is closed.
-func (s *Sender) writeHolds(holds <-chan holdWrite) {
-	for h := range holds {
-		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-		s.health.hold(ctx, h.tenantID, h.webhookID, h.until)
-		cancel()
-	}
 }
 
 // enqueueThenAck stores next in DELIVERIES, due at next.NotBefore, and
