@@ -44,8 +44,9 @@ type Config struct {
 	// Optional; default 4.
 	ReferenceFanOut int
 	// Health is the webhook_health bucket, watched for the holds the senders
-	// share: a webhook whose deliveries they send back until some time gets
-	// its new deliveries scheduled for then instead. Optional; without it
+	// share: a webhook they find busy until some time (its deliveries
+	// queued or sent back until then) gets its new deliveries scheduled for
+	// then instead. Optional; without it
 	// every delivery goes to the senders at once.
 	Health jetstream.KeyValue
 	// Logger. Optional; default slog.Default().
@@ -265,8 +266,8 @@ func (h *handler) handle(msg jetstream.Msg) {
 		held := false
 		if w.Enabled {
 			if at, ok := r.holds.until(ev.TenantID, w.ID, now); ok {
-				// Its senders send its deliveries back until then: schedule it
-				// for then rather than have it fetched and sent back.
+				// Its senders are busy with it until then: schedule it for
+				// then rather than have it fetched and queued or sent back.
 				d.NotBefore, d.WaitingSince, held = at, now, true
 			}
 		}

@@ -144,11 +144,12 @@ type WebhookHealth struct {
 	// CircuitOpenUntil is when the last circuit that opened lets a probe
 	// through; zero or past when no circuit is open.
 	CircuitOpenUntil time.Time `json:"circuit_open_until,omitzero" msgpack:"circuit_open_until,omitempty"`
-	// HoldUntil is when a sender last sent one of the webhook's deliveries
-	// back for (its circuit open, its receiver busy or asking to wait with
-	// Retry-After): the routers schedule the webhook's new deliveries for
-	// then rather than hand them to senders that would send them back.
-	// Zero or past when deliveries flow.
+	// HoldUntil is until when a sender last found the webhook busy: its
+	// circuit open, its receiver asking to wait with Retry-After, or its
+	// queue keeping a slow or silent receiver busy. The routers schedule
+	// the webhook's new deliveries for then rather than hand them to
+	// senders that would only queue them or send them back. Zero or past
+	// when deliveries flow.
 	HoldUntil time.Time `json:"hold_until,omitzero" msgpack:"hold_until,omitempty"`
 }
 

@@ -149,7 +149,7 @@ type admission int
 
 const (
 	admitNow   admission = iota // a slot is free: attempt it
-	admitQueue                  // queued behind the attempts in flight
+	admitQueue                  // queued behind the attempts in flight, busy until the time given
 	admitLater                  // the endpoint is busy or broken: come back at the time given
 	admitWait                   // the queue is full but moving fast: wait for room (waitRoom), then ask again
 )
@@ -201,35 +201,66 @@ func (e *endpoint) admit(j *job, now time.Time, cap, queueMax int) (admission, t
 	if len(e.queue) < queueMax {
 		j.queued = now
 		e.queue = append(e.queue, j)
-		return admitQueue, time.Time{}
+		if e.fast(now) {
+			return admitQueue, time.Time{}
+		}
+		// A delivery arriving until the queue has drained would wait behind
+		// it, or be sent back once it is full: a hold to share, when long
+		// enough to act on.
+		return admitQueue, now.Add(e.drainTime(now, cap))
 	}
-	if e.latency > 0 && e.latency < fastEndpoint && !now.Before(e.noWaitUntil) {
+	if e.fast(now) {
 		return admitWait, now.Add(maxRoomWait)
 	}
 	return admitLater, now.Add(e.busyFor(now, cap))
 }
 
+// fast reports whether the endpoint answers so fast that a fetcher finding
+// its queue full waits for room rather than send deliveries back (see
+// fastEndpoint). e.mu is held.
+func (e *endpoint) fast(now time.Time) bool {
+	return e.latency > 0 && e.latency < fastEndpoint && !now.Before(e.noWaitUntil)
+}
+
 // busyFor is how long a delivery that finds the endpoint's queue full is
-// sent back for: until the queue has room, at the endpoint's latency and
-// cap, or, when it has not answered for a while, as long again (a receiver
-// that stopped answering is not offered a delivery every second); at least
-// a second (it then waits as a scheduled message), at most the queue wait,
+// sent back for: until the queue has drained (drainTime), or, when the
+// endpoint has not answered for longer, as long again (a receiver that
+// stopped answering is not offered a delivery every second); at least a
+// second (it then waits as a scheduled message), at most the queue wait,
 // plus up to half again so the deliveries do not all come back at once.
 // e.mu is held.
 func (e *endpoint) busyFor(now time.Time, cap int) time.Duration {
-	d := time.Second
-	if e.latency > 0 {
-		d = max(d, time.Duration(int64(len(e.queue))*int64(e.latency)/int64(max(cap, 1))))
-	}
+	d := max(e.drainTime(now, cap), time.Second)
 	if !e.progressAt.IsZero() {
 		d = max(d, now.Sub(e.progressAt))
 	}
-	wait := e.queueWait
-	if wait <= 0 {
-		wait = defaultQueueWait
-	}
-	d = min(d, max(wait, time.Second))
+	d = min(d, e.maxWait())
 	return d + jitter(d/2)
+}
+
+// drainTime is how long the deliveries queued for the endpoint will keep it
+// busy: the queue at its latency and its concurrency limit now, at most the
+// queue wait. Until it has answered once its latency is unknown, but its
+// attempts take at least as long as they have waited: that bound stands for
+// it, so a receiver that never answers is known to be busy for long from
+// its first burst on. e.mu is held.
+func (e *endpoint) drainTime(now time.Time, cap int) time.Duration {
+	wait := e.maxWait()
+	latency := e.latency
+	if latency == 0 && !e.progressAt.IsZero() {
+		latency = now.Sub(e.progressAt)
+	}
+	latency = min(latency, wait) // no overflow below
+	return min(time.Duration(int64(len(e.queue))*int64(latency)/int64(e.current(cap))), wait)
+}
+
+// maxWait is the longest a delivery is sent back or held for being busy:
+// the queue wait, at least a second.
+func (e *endpoint) maxWait() time.Duration {
+	if e.queueWait <= 0 {
+		return defaultQueueWait
+	}
+	return max(e.queueWait, time.Second)
 }
 
 // waitRoom waits until the queue has shrunk or until deadline, and reports
@@ -274,6 +305,11 @@ type verdictOfDone struct {
 	// opened or closed report a change of the circuit (to share it).
 	opened, closed bool
 	until          time.Time // the end of the cooldown, when opened
+	// shorten reports that the hold shared must end sooner, at hold (zero:
+	// now): the endpoint answered, and its queue drains sooner than the
+	// hold shared while it had not.
+	shorten bool
+	hold    time.Time
 }
 
 // done records an attempt's outcome and returns the next queued delivery
@@ -315,6 +351,15 @@ func (e *endpoint) done(failed bool, latency time.Duration, now time.Time, cap i
 		if e.state == closed && e.failures >= cfg.Failures {
 			e.cooldown = cfg.Cooldown
 			e.trip(now)
+		}
+	}
+	if !failed && e.sharedHold.After(now) {
+		if d := e.drainTime(now, cap); now.Add(d + holdStep).Before(e.sharedHold) {
+			v.shorten, v.hold = true, time.Time{}
+			if d >= time.Second {
+				v.hold = now.Add(d)
+			}
+			e.sharedHold = v.hold
 		}
 	}
 	if e.state != closed {

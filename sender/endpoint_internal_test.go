@@ -190,9 +190,9 @@ func TestQueueWaitLeavesRoomInTheAckWait(t *testing.T) {
 }
 
 // A delivery that finds the queue full comes back when the queue should
-// have room, or, from a receiver that has not answered for a while, after
-// as long again: never sooner than a second, never later than the queue
-// wait (plus up to half again, spread).
+// have drained, or, from a receiver that has not answered for a while,
+// after as long again: never sooner than a second, never later than the
+// queue wait (plus up to half again, spread).
 func TestBusyForFollowsTheQueueAndTheSilence(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(1000, 0)
@@ -222,6 +222,81 @@ func TestBusyForFollowsTheQueueAndTheSilence(t *testing.T) {
 	slow.done(false, 4*time.Second, t0.Add(4*time.Second), 2, BreakerConfig{}.withDefaults())
 	slow.admit(&job{}, t0.Add(4*time.Second), 2, 2) // the queue is full again
 	within(later(slow, t0.Add(4*time.Second)), 4*time.Second)
+
+	// A receiver that has never answered, four attempts in flight (its
+	// limit until it has) and 128 queued: each attempt takes at least the
+	// half second it has waited, so the queue keeps it busy 16 s.
+	never := &endpoint{queueWait: 20 * time.Second}
+	for range 4 + 128 {
+		never.admit(&job{}, t0, 32, 128)
+	}
+	adm, at := never.admit(&job{}, t0.Add(500*time.Millisecond), 32, 128)
+	require.Equal(t, admitLater, adm)
+	within(at.Sub(t0.Add(500*time.Millisecond)), 16*time.Second)
+}
+
+// A queue that keeps a slow or silent endpoint busy for a second or more
+// is a hold to share, before any delivery is sent back; a fast endpoint's
+// queue is not (a full one makes the fetcher wait for room).
+func TestAQueueThatKeepsTheEndpointBusyIsAHold(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	never := &endpoint{queueWait: 20 * time.Second}
+	for range 2 {
+		adm, _ := never.admit(&job{}, t0, 2, 100)
+		require.Equal(t, admitNow, adm)
+	}
+	adm, at := never.admit(&job{}, t0.Add(100*time.Millisecond), 2, 100)
+	require.Equal(t, admitQueue, adm)
+	require.Less(t, at.Sub(t0.Add(100*time.Millisecond)), time.Second, "one queued behind 100 ms of silence: no hold")
+	for range 8 {
+		never.admit(&job{}, t0.Add(time.Second), 2, 100)
+	}
+	now := t0.Add(2 * time.Second)
+	adm, at = never.admit(&job{}, now, 2, 100)
+	require.Equal(t, admitQueue, adm)
+	require.Equal(t, 10*time.Second, at.Sub(now), "10 queued, 2 at a time, each at least 2 s")
+
+	fast := &endpoint{latency: 5 * time.Millisecond, queueWait: 20 * time.Second}
+	for range 2 {
+		fast.admit(&job{}, t0, 2, 4096)
+	}
+	for range 4000 {
+		adm, at = fast.admit(&job{}, t0.Add(time.Second), 2, 4096)
+		require.Equal(t, admitQueue, adm)
+	}
+	require.True(t, at.IsZero(), "a fast endpoint's queue is no hold")
+}
+
+// A hold shared while the endpoint had not answered ends sooner once it
+// does: when its queue drains within the hold less a holdStep, the hold is
+// shortened to the drain, or lifted when that is under a second.
+func TestAnAnswerShortensTheHold(t *testing.T) {
+	t.Parallel()
+	cfg := BreakerConfig{}.withDefaults()
+	t0 := time.Unix(1000, 0)
+	e := &endpoint{queueWait: 20 * time.Second}
+	for range 2 + 10 {
+		e.admit(&job{}, t0, 2, 100)
+	}
+	now := t0.Add(2 * time.Second)
+	_, at := e.admit(&job{}, now, 2, 100)
+	require.True(t, e.holdToShare(at, now)) // shared: 11 queued at 2 s each, 2 at a time = 11 s
+
+	v := e.done(false, 400*time.Millisecond, now, 2, cfg) // it answers: 400 ms
+	require.True(t, v.shorten)
+	require.Equal(t, now.Add(2200*time.Millisecond), v.hold, "11 queued at 400 ms, 2 at a time")
+	v = e.done(false, 400*time.Millisecond, now.Add(100*time.Millisecond), 2, cfg)
+	require.False(t, v.shorten, "within a holdStep of the hold shortened")
+
+	e.queue = e.queue[:1]
+	v = e.done(false, 400*time.Millisecond, now.Add(200*time.Millisecond), 2, cfg)
+	require.True(t, v.shorten)
+	require.True(t, v.hold.IsZero(), "drained within a second: lifted")
+	require.True(t, e.holdToShare(now.Add(5*time.Second), now.Add(200*time.Millisecond)), "a later hold is shared again")
+
+	v = e.done(true, 5*time.Second, now.Add(5*time.Second), 2, cfg)
+	require.False(t, v.shorten, "a failure says nothing of a shorter drain")
 }
 
 // A busy endpoint sends deliveries back every few milliseconds; the hold

@@ -119,20 +119,23 @@ func (h *health) circuit(ctx context.Context, tenantID, webhookID string, open b
 	})
 }
 
-// hold shares that the webhook's deliveries are sent back until until, so
-// the routers schedule its new ones for then (schemas.WebhookHealth).
-func (h *health) hold(ctx context.Context, tenantID, webhookID string, until time.Time) {
+// hold shares that the webhook's deliveries are queued or sent back until
+// until, so the routers schedule its new ones for then
+// (schemas.WebhookHealth): a later hold replaces the one shared; an earlier
+// one does only when shorten is set (zero lifts it).
+func (h *health) hold(ctx context.Context, tenantID, webhookID string, until time.Time, shorten bool) {
 	h.update(ctx, healthKey(tenantID, webhookID), func(st *schemas.WebhookHealth) {
-		if until.After(st.HoldUntil) {
+		if until.After(st.HoldUntil) || shorten && st.HoldUntil.After(until) {
 			st.HoldUntil = until.UTC()
 		}
 	})
 }
 
-// holdWrite is a hold for writeHolds to share.
+// holdWrite is a hold for writeHolds to share (health.hold).
 type holdWrite struct {
 	tenantID, webhookID string
 	until               time.Time
+	shorten             bool
 }
 
 // holdQueue bounds the holds waiting to be shared; beyond it they are
@@ -140,20 +143,38 @@ type holdWrite struct {
 // routers did not hold).
 const holdQueue = 256
 
-// shareHold tells the routers, through the webhook_health bucket, that
-// j's webhook has its deliveries sent back until at, so that they schedule
-// its new deliveries for then: each one handed to a sender would be
-// fetched, sent back as a scheduled message and acknowledged for nothing.
-// The write is made by writeHolds, never by the fetcher.
-func (s *Sender) shareHold(j *job, at time.Time) {
+// shareHold tells the routers, through the webhook_health bucket, that the
+// webhook's deliveries are queued or sent back until at, so that they
+// schedule its new deliveries for then: each one handed to a sender would
+// wait behind the queue, or be fetched, sent back as a scheduled message
+// and acknowledged for nothing. Holds under a second are not shared, nor
+// those within holdStep of the last (holdToShare). The write is made by
+// writeHolds, never by the fetcher.
+func (s *Sender) shareHold(ep *endpoint, tenantID, webhookID string, at time.Time) {
 	if s.holds == nil {
 		return
 	}
-	if now := s.now(); at.Sub(now) < time.Second || !j.ep.holdToShare(at, now) {
+	if now := s.now(); at.Sub(now) < time.Second || !ep.holdToShare(at, now) {
+		return
+	}
+	s.writeHold(holdWrite{tenantID: tenantID, webhookID: webhookID, until: at})
+}
+
+// shortenHold shares that the webhook's hold ends at until (zero: now), as
+// its endpoint answered and drains sooner than the hold shared said
+// (verdictOfDone.shorten).
+func (s *Sender) shortenHold(tenantID, webhookID string, until time.Time) {
+	s.writeHold(holdWrite{tenantID: tenantID, webhookID: webhookID, until: until, shorten: true})
+}
+
+// writeHold hands h to writeHolds, or drops it when too many wait: a hold
+// only saves work, what the routers do not hold the senders send back.
+func (s *Sender) writeHold(h holdWrite) {
+	if s.holds == nil {
 		return
 	}
 	select {
-	case s.holds <- holdWrite{tenantID: j.d.TenantID, webhookID: j.d.WebhookID, until: at}:
+	case s.holds <- h:
 	default:
 	}
 }
@@ -162,7 +183,7 @@ func (s *Sender) shareHold(j *job, at time.Time) {
 func (s *Sender) writeHolds(holds <-chan holdWrite) {
 	for h := range holds {
 		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-		s.health.hold(ctx, h.tenantID, h.webhookID, h.until)
+		s.health.hold(ctx, h.tenantID, h.webhookID, h.until, h.shorten)
 		cancel()
 	}
 }

@@ -414,8 +414,10 @@ func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 		return
 	}
 	j.wh = wh
-	j.ep = s.eps.get(d.TenantID + "." + d.WebhookID)
-	adm, at := j.ep.admit(j, now, s.perEndpoint, 0)
+	ep := s.eps.get(d.TenantID + "." + d.WebhookID)
+	j.ep = ep
+	tenantID, webhookID := d.TenantID, d.WebhookID // j is a worker's once queued
+	adm, at := ep.admit(j, now, s.perEndpoint, 0)
 	for adm == admitWait {
 		// A fast endpoint with a full queue: wait for room rather than
 		// send the delivery round the stream (see fastEndpoint).
@@ -426,7 +428,12 @@ func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 	case admitNow:
 		work <- j // waits for a free worker: back-pressure on the pull
 	case admitQueue:
-		// A worker finishing an attempt for this endpoint takes it.
+		// A worker finishing an attempt for this endpoint takes it. A
+		// queue that keeps the endpoint busy for a while is a hold the
+		// routers act on before deliveries are sent back: they are ahead
+		// of the senders by as many as the stream holds, and a receiver that
+		// never answers fills its queue only after its first burst.
+		s.shareHold(ep, tenantID, webhookID, at)
 	case admitLater:
 		s.sendBack(ctx, j, at)
 		s.freeJob(j)
@@ -460,6 +467,9 @@ func (s *Sender) work(j *job) {
 				s.health.circuit(ctx, j.d.TenantID, j.d.WebhookID, v.opened, v.until)
 			}
 			cancel()
+		}
+		if v.shorten {
+			s.shortenHold(j.d.TenantID, j.d.WebhookID, v.hold)
 		}
 		s.freeJob(j)
 		j = v.next
@@ -603,7 +613,7 @@ func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 	}
 	s.enqueueThenAck(ctx, j.msg, &next, d.ID+":b:"+strconv.FormatUint(j.md.Sequence.Stream, 10), time.Second)
 	s.sentBack.Add(1)
-	s.shareHold(j, at)
+	s.shareHold(j.ep, d.TenantID, d.WebhookID, at)
 }
 
 // enqueueThenAck stores next in DELIVERIES, due at next.NotBefore, and

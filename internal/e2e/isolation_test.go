@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,4 +152,63 @@ func TestASlowReceiversQueueFitsTheAckWait(t *testing.T) {
 	for id, times := range seen {
 		require.Equal(t, 1, times, "attempted once: %s", id)
 	}
+}
+
+// A receiver that has not answered yet is known to be busy from its queue:
+// the senders share a hold before its attempts time out or its circuit
+// opens, the router holds its new deliveries, and the hold is lifted as
+// soon as it answers and its queue drains. Nothing is lost meanwhile.
+func TestASilentReceiversQueueIsAHoldLiftedWhenItAnswers(t *testing.T) {
+	t.Parallel()
+	e := start(t, options{tune: func(c *pipeline.Config) {
+		c.Sender.Workers = 4
+		c.Sender.MaxPerEndpoint = 2
+		c.Client.Timeout = 20 * time.Second // nothing times out here; queues may wait 20 s
+	}})
+	answer := make(chan struct{})
+	rc := newReceiver(t, func(int, request) int {
+		<-answer
+		return http.StatusOK
+	})
+	var once sync.Once
+	release := func() { once.Do(func() { close(answer) }) }
+	t.Cleanup(release)
+	e.storeWebhook(&schemas.Webhook{ID: "wh_cold", Name: "cold", URL: rc.URL, Events: []string{"*"}})
+
+	holdUntil := func() time.Time {
+		ent, err := e.b.Health.Get(context.Background(), "default.wh_cold")
+		if err != nil {
+			return time.Time{}
+		}
+		var h schemas.WebhookHealth
+		require.NoError(t, schemas.Unmarshal(ent.Value(), &h))
+		return h.HoldUntil
+	}
+	// Two attempts wait, the rest queue; each delivery that arrives while
+	// the receiver stays silent finds it busy for longer. The queue alone
+	// is a hold, shared before any delivery finds it full.
+	published := 0
+	require.Eventually(t, func() bool {
+		e.publish(syncStarted("org_1"))
+		published++
+		return !holdUntil().IsZero()
+	}, 20*time.Second, 200*time.Millisecond, "a hold shared")
+	require.Zero(t, e.p.Sender.Stats().SentBack, "shared before the queue was full")
+	require.Eventually(t, func() bool {
+		e.publish(syncStarted("org_1"))
+		published++
+		return holdUntil().After(time.Now().Add(10 * time.Second))
+	}, 20*time.Second, 200*time.Millisecond, "a long hold shared while nothing has timed out")
+	require.Zero(t, e.p.Sender.Stats().OpenCircuits)
+	require.Eventually(t, func() bool {
+		e.publish(syncStarted("org_1"))
+		published++
+		return e.p.Router.Stats().Held > 0
+	}, 10*time.Second, 50*time.Millisecond, "the router holds its new deliveries")
+
+	release()
+	require.Eventually(t, func() bool { return holdUntil().Before(time.Now().Add(2 * time.Second)) },
+		10*time.Second, 10*time.Millisecond, "lifted, or shortened to the drain, once it answers")
+	require.Eventually(t, func() bool { return rc.count(schemas.TypeSyncStarted) >= published },
+		60*time.Second, 50*time.Millisecond, "every delivery arrives, the held ones at the end of their hold")
 }
