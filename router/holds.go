@@ -14,7 +14,8 @@ import (
 )
 
 // holds is what the router knows of the senders' holds: per tenant and
-// webhook, until when its deliveries are sent back. The watcher writes it;
+// webhook, until when its senders are busy with it (its deliveries queued or
+// sent back until then). The watcher writes it;
 // handlers read it (without building the "<tenant>.<webhook>" key).
 type holds struct {
 	mu sync.RWMutex

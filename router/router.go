@@ -46,8 +46,8 @@ type Config struct {
 	// Health is the webhook_health bucket, watched for the holds the senders
 	// share: a webhook they find busy until some time (its deliveries
 	// queued or sent back until then) gets its new deliveries scheduled for
-	// then instead. Optional; without it
-	// every delivery goes to the senders at once.
+	// then instead. Optional; without it every delivery goes to the senders
+	// at once.
 	Health jetstream.KeyValue
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
@@ -278,8 +278,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 			return
 		}
 		if held {
-			opts = []jetstream.PublishOpt{jetstream.WithScheduleAt(d.NotBefore), jetstream.WithScheduleTarget(out.Subject)}
-			out.Subject = broker.RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
+			opts = broker.ScheduleDelivery(out, &d)
 		}
 		pctx, ps := telemetry.Start(ctx, "send "+stream, trace.SpanKindProducer, func() []attribute.KeyValue {
 			return append(telemetry.Messaging(telemetry.Send, stream, out.Subject),

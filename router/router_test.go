@@ -180,10 +180,10 @@ func TestUnmatchedEventsAreAckedAndCounted(t *testing.T) {
 	require.Zero(t, info.State.Msgs, "no delivery written")
 }
 
-// A webhook whose senders send its deliveries back until some time (the
-// hold they share in webhook_health) has its new deliveries scheduled for
-// then, not handed to senders that would only send them back; the other
-// webhooks' go at once.
+// A webhook whose senders are busy with it until some time (the hold they
+// share in webhook_health) has its new deliveries scheduled for then, not
+// handed to senders that would only queue them or send them back; the
+// other webhooks' go at once.
 func TestHeldWebhooksGetScheduledDeliveries(t *testing.T) {
 	t.Parallel()
 	b := brokertest.New(t)

@@ -634,13 +634,11 @@ func (s *Sender) enqueueThenAck(ctx context.Context, msg jetstream.Msg, next *sc
 		_ = msg.NakWithDelay(nakDelay)
 		return
 	}
-	target := broker.DeliverySubject(next.TenantID, next.WebhookID)
-	m := &nats.Msg{Subject: target, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
+	m := &nats.Msg{Subject: broker.DeliverySubject(next.TenantID, next.WebhookID), Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{msgID}}}
 	telemetry.Inject(ctx, m.Header) // the next attempt continues this trace
 	var opts []jetstream.PublishOpt
 	if next.NotBefore.Sub(s.now()) >= time.Second {
-		m.Subject = broker.RetrySubject(next.TenantID, next.WebhookID, schemas.SubjectToken(next.ID))
-		opts = append(opts, jetstream.WithScheduleAt(next.NotBefore), jetstream.WithScheduleTarget(target))
+		opts = broker.ScheduleDelivery(m, next)
 	}
 	f, err := s.js.PublishMsgAsync(m, opts...)
 	if err != nil {

@@ -35,6 +35,18 @@ func DeadLetterMsg(dl *schemas.DeadLetter, msgID string) (*nats.Msg, error) {
 	}, nil
 }
 
+// ScheduleDelivery makes m, the message of delivery d on its
+// DeliverySubject, the schedule that publishes it there at d.NotBefore: it
+// moves m to d's RetrySubject (outside the senders' filter, so the waiting
+// delivery holds no consumer slot) and returns the publish options that
+// schedule it. Senders sending a delivery back and routers holding one wait
+// alike.
+func ScheduleDelivery(m *nats.Msg, d *schemas.Delivery) []jetstream.PublishOpt {
+	opts := []jetstream.PublishOpt{jetstream.WithScheduleAt(d.NotBefore), jetstream.WithScheduleTarget(m.Subject)}
+	m.Subject = RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
+	return opts
+}
+
 // AuditMsg is the AUDIT message of r.
 func AuditMsg(r *schemas.AuditRecord) (*nats.Msg, error) {
 	data, err := schemas.Marshal(nil, r)

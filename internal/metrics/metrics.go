@@ -62,7 +62,7 @@ var (
 	eventsRejected   = desc("events_rejected_total", "Events refused at the producer: invalid or too large.")
 	eventsRouted     = desc("events_routed_total", "Events the router consumed, by result.", "result")
 	deliveriesRouted = desc("deliveries_created_total", "Deliveries the router created: queued for a sender, or parked as dead letters of a disabled webhook.", "state")
-	deliveriesHeld   = desc("deliveries_held_total", "Deliveries the router scheduled for the end of their webhook's hold (its senders were sending deliveries back), among the queued.")
+	deliveriesHeld   = desc("deliveries_held_total", "Deliveries the router scheduled for the end of their webhook's hold (its senders were busy with it), among the queued.")
 
 	attempts     = desc("attempts_total", "HTTP attempts by outcome class.", "class")
 	attemptTime  = desc("attempt_duration_seconds", "Latency of HTTP attempts.")
