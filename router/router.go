@@ -76,6 +76,7 @@ type Router struct {
 	refFanOut int
 	health    jetstream.KeyValue
 	holds     holds
+	batches   heldBatches
 
 	events, routed, unmatched, deliveries, parked, held, quarantined atomic.Uint64
 }
@@ -112,6 +113,7 @@ func (r *Router) Stats() Stats {
 type pending struct {
 	msg     jetstream.Msg
 	futures []jetstream.PubAckFuture
+	held    []*heldBatch      // the batches holding some of its deliveries
 	trace   trace.SpanContext // of the event's processing, for log lines
 }
 
@@ -169,6 +171,7 @@ func (r *Router) Run(ctx context.Context) error {
 
 // confirm waits, in order, for each event's deliveries to be stored, then
 // acknowledges the event; if any publish failed the event is redelivered.
+// It publishes the held batches it comes to (settle).
 func (r *Router) confirm(queue <-chan pending) {
 	for p := range queue {
 		ok := true
@@ -179,6 +182,11 @@ func (r *Router) confirm(queue <-chan pending) {
 				ok = false
 				r.logger.WarnContext(trace.ContextWithSpanContext(context.Background(), p.trace),
 					"delivery not stored; event will be redelivered", "err", err)
+			}
+		}
+		for _, b := range p.held {
+			if !r.settle(b) {
+				ok = false
 			}
 		}
 		if ok {
@@ -197,7 +205,8 @@ type handler struct {
 	ev      schemas.Event
 	full    []byte
 	thin    []byte
-	buf     []byte
+	holding []heldEntry // this event's deliveries for held batches
+	heldBuf []byte      // their encodings
 }
 
 func (h *handler) handle(msg jetstream.Msg) {
@@ -240,6 +249,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 	}
 	byReference := eventSeq != 0 && len(h.matches) >= r.refFanOut
 	futures := make([]jetstream.PubAckFuture, 0, len(h.matches))
+	h.holding, h.heldBuf = h.holding[:0], h.heldBuf[:0]
 	var active uint64 // deliveries to enabled webhooks; the rest are dead letters
 	var nHeld uint64  // of which scheduled for the end of a hold
 	for _, w := range h.matches {
@@ -277,14 +287,26 @@ func (h *handler) handle(msg jetstream.Msg) {
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
-		if held {
-			opts = broker.ScheduleDelivery(out, &d)
-		}
 		pctx, ps := telemetry.Start(ctx, "send "+stream, trace.SpanKindProducer, func() []attribute.KeyValue {
 			return append(telemetry.Messaging(telemetry.Send, stream, out.Subject),
 				telemetry.WebhookKey.String(w.ID), telemetry.DeliveryKey.String(d.ID))
 		})
 		telemetry.Inject(pctx, out.Header)
+		if held {
+			start := len(h.heldBuf)
+			var batched bool
+			if h.heldBuf, batched, err = heldEntryOf(h.heldBuf, d.ID, out); err != nil {
+				h.heldBuf = h.heldBuf[:start] // cannot happen: it encodes as the delivery did
+			}
+			if batched {
+				ps.End()
+				h.holding = append(h.holding, heldEntry{key: heldKey{ev.TenantID, w.ID}, at: d.NotBefore, id: d.ID, data: h.heldBuf[start:]})
+				active++
+				nHeld++
+				continue
+			}
+			opts = broker.ScheduleDelivery(out, &d)
+		}
 		f, err := r.js.PublishMsgAsync(out, opts...)
 		ps.End()
 		if err != nil {
@@ -302,11 +324,19 @@ func (h *handler) handle(msg jetstream.Msg) {
 			nHeld++
 		}
 	}
+	var batches []*heldBatch
+	for _, e := range h.holding {
+		b, full := r.batches.add(e, now)
+		if full {
+			r.publishHeld(b)
+		}
+		batches = append(batches, b)
+	}
 	r.routed.Add(1)
 	r.deliveries.Add(active)
-	r.parked.Add(uint64(len(futures)) - active)
+	r.parked.Add(uint64(len(futures)+len(h.holding)) - active)
 	r.held.Add(nHeld)
-	h.queue <- pending{msg: msg, futures: futures, trace: span.SpanContext()}
+	h.queue <- pending{msg: msg, futures: futures, held: batches, trace: span.SpanContext()}
 }
 
 // deliveryMsg is the message for d: a delivery for an enabled webhook, or,

@@ -181,10 +181,10 @@ func TestUnmatchedEventsAreAckedAndCounted(t *testing.T) {
 }
 
 // A webhook whose senders are busy with it until some time (the hold they
-// share in webhook_health) has its new deliveries scheduled for then, not
-// handed to senders that would only queue them or send them back; the
-// other webhooks' go at once.
-func TestHeldWebhooksGetScheduledDeliveries(t *testing.T) {
+// share in webhook_health) has its new deliveries held together in batches
+// scheduled for then, not handed to senders that would only queue them or
+// send them back; the other webhooks' go at once.
+func TestHeldWebhooksGetScheduledBatches(t *testing.T) {
 	t.Parallel()
 	b := brokertest.New(t)
 	ctx := context.Background()
@@ -194,43 +194,77 @@ func TestHeldWebhooksGetScheduledDeliveries(t *testing.T) {
 	_, err = b.Health.Put(ctx, "t1.wh_0", raw)
 	require.NoError(t, err)
 
+	const events = 50
+	p, err := producer.New(producer.Config{JS: b.JS})
+	require.NoError(t, err)
+	var batch []schemas.Event
+	for range events {
+		batch = append(batch, schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
+			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
+	}
+	_, err = p.PublishBatch(ctx, batch)
+	require.NoError(t, err)
 	r, err := router.New(router.Config{JS: b.JS, Matcher: webhooks(2, nil), Health: b.Health})
 	require.NoError(t, err)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
-	p, err := producer.New(producer.Config{JS: b.JS})
-	require.NoError(t, err)
-	_, err = p.Publish(ctx, &schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
-		Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return r.Stats().Routed == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return r.Stats().Routed == events }, 10*time.Second, 5*time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
 	st := r.Stats()
-	require.Equal(t, uint64(1), st.Held)
-	require.Equal(t, uint64(2), st.Deliveries)
+	require.Equal(t, uint64(events), st.Held)
+	require.Equal(t, uint64(2*events), st.Deliveries)
+	cons, err := b.JS.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.AckFloor.Stream == uint64(events)
+	}, 10*time.Second, 10*time.Millisecond, "every event acknowledged once its batch is stored")
 
 	s, err := b.JS.Stream(ctx, broker.StreamDeliveries)
 	require.NoError(t, err)
-	delivery := func(webhookID string) (*jetstream.RawStreamMsg, schemas.Delivery) {
-		msg, err := s.GetLastMsgForSubject(ctx, broker.DeliverySubject("t1", webhookID))
-		if err != nil {
-			return nil, schemas.Delivery{}
+	all := func(filter string) []*jetstream.RawStreamMsg {
+		var out []*jetstream.RawStreamMsg
+		for seq := uint64(1); ; seq++ {
+			msg, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+			if err != nil {
+				return out
+			}
+			seq = msg.Sequence
+			out = append(out, msg)
 		}
-		var d schemas.Delivery
-		require.NoError(t, schemas.Unmarshal(msg.Data, &d))
-		return msg, d
 	}
-	msg, d := delivery("wh_1")
-	require.NotNil(t, msg, "not held: stored at once")
-	require.True(t, d.NotBefore.IsZero())
-	msg, _ = delivery("wh_0")
-	require.Nil(t, msg, "held: not for the senders yet")
+	require.Len(t, all(broker.DeliverySubject("t1", "wh_1")), events, "not held: stored at once")
+	require.Empty(t, all(broker.DeliverySubject("t1", "wh_0")), "held: not for the senders yet")
+	batches := len(all("retries.t1.wh_0.*"))
+	require.NotZero(t, batches)
+	t.Logf("%d held deliveries in %d batches", events, batches)
 
-	require.Eventually(t, func() bool { msg, d = delivery("wh_0"); return msg != nil }, 15*time.Second, 20*time.Millisecond)
-	require.False(t, msg.Time.Before(holdEnd.Truncate(time.Second)), "stored for the senders when the hold ends")
-	require.False(t, d.NotBefore.Before(holdEnd))
-	require.False(t, d.WaitingSince.IsZero(), "counts towards MaxBroken like a delivery sent back")
-	require.Equal(t, schemas.DeliveryID(d.EventID, "wh_0"), d.ID)
+	var due []*jetstream.RawStreamMsg
+	require.Eventually(t, func() bool {
+		due = all(broker.DeliverySubject("t1", "wh_0"))
+		return len(due) == batches
+	}, 15*time.Second, 20*time.Millisecond, "every batch comes due")
+	ids := map[string]bool{}
+	for _, msg := range due {
+		require.False(t, msg.Time.Before(holdEnd.Truncate(time.Second)), "stored for the senders when the hold ends")
+		hb, ok, err := broker.HeldBatchOf(msg.Header)
+		require.NoError(t, err)
+		require.True(t, ok, "a held batch")
+		require.Equal(t, "wh_0", hb.WebhookID)
+		require.False(t, hb.WaitingSince.IsZero(), "counts towards MaxBroken like a delivery sent back")
+		ds, err := broker.DecodeHeld(msg.Data, hb.N)
+		require.NoError(t, err)
+		for _, e := range ds {
+			var d schemas.Delivery
+			require.NoError(t, schemas.Unmarshal(e.Data, &d))
+			require.Equal(t, schemas.DeliveryID(d.EventID, "wh_0"), d.ID)
+			require.Equal(t, d.ID, e.ID)
+			require.False(t, d.NotBefore.Before(holdEnd))
+			require.False(t, d.WaitingSince.IsZero())
+			ids[d.ID] = true
+		}
+	}
+	require.Len(t, ids, events, "every held delivery in exactly one batch")
 }

@@ -93,6 +93,22 @@ func (e *endpoint) holdToShare(at, now time.Time) bool {
 	return true
 }
 
+// heldUntil is until when this sender knows the endpoint held: the hold it
+// shared last, an open circuit's cooldown or a Retry-After, whichever ends
+// last; zero if none is ahead of now.
+func (e *endpoint) heldUntil(now time.Time) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	until := laterOf(e.sharedHold, e.pausedUntil)
+	if e.state == open {
+		until = laterOf(until, e.openUntil)
+	}
+	if !until.After(now) {
+		return time.Time{}
+	}
+	return until
+}
+
 // pause holds every attempt to the endpoint until until (a Retry-After).
 func (e *endpoint) pause(until time.Time) {
 	e.mu.Lock()

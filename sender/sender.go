@@ -111,6 +111,7 @@ type Stats struct {
 	Dropped      uint64 // deliveries for deleted webhooks
 	Disabled     uint64 // webhooks this sender disabled
 	SentBack     uint64 // deliveries sent back for later: endpoint busy or circuit open
+	Released     uint64 // deliveries unpacked from held batches that came due
 	Quarantined  uint64 // undecodable deliveries moved to QUARANTINE
 	OpenCircuits int    // endpoints whose circuit is open now
 	// ByClass counts attempts by outcome, in the order of StatusClasses.
@@ -141,9 +142,9 @@ type Sender struct {
 	stopping      atomic.Bool
 	jobs          sync.Pool
 
-	attempts, delivered, retried, deadLettered, dropped, disabled, sentBack, quarantined atomic.Uint64
-	byClass                                                                              [len(StatusClasses)]atomic.Uint64
-	latency                                                                              histogram
+	attempts, delivered, retried, deadLettered, dropped, disabled, sentBack, released, quarantined atomic.Uint64
+	byClass                                                                                        [len(StatusClasses)]atomic.Uint64
+	latency                                                                                        histogram
 }
 
 // New returns a Sender. Run starts it.
@@ -213,7 +214,7 @@ func (s *Sender) Stats() Stats {
 	st := Stats{
 		Attempts: s.attempts.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(), Disabled: s.disabled.Load(),
-		SentBack: s.sentBack.Load(), Quarantined: s.quarantined.Load(), OpenCircuits: s.openCircuits(),
+		SentBack: s.sentBack.Load(), Released: s.released.Load(), Quarantined: s.quarantined.Load(), OpenCircuits: s.openCircuits(),
 	}
 	for i := range st.ByClass {
 		st.ByClass[i] = s.byClass[i].Load()
@@ -371,6 +372,14 @@ func (s *Sender) admit(msg jetstream.Msg, work chan<- *job) {
 	if err != nil {
 		s.logger.Error("delivery without metadata", "err", err)
 		_ = msg.Term()
+		return
+	}
+	if b, ok, err := broker.HeldBatchOf(msg.Headers()); ok {
+		if err != nil {
+			s.quarantine(msg, md, err.Error())
+			return
+		}
+		s.releaseHeld(msg, md, b)
 		return
 	}
 	j := s.newJob(msg, md)
@@ -649,9 +658,11 @@ func (s *Sender) enqueueThenAck(ctx context.Context, msg jetstream.Msg, next *sc
 	s.handoffs <- handoff{f: f, msg: msg, deliveryID: next.ID, nakDelay: nakDelay}
 }
 
-// handoff is a message replaced by a write still awaiting its ack.
+// handoff is a message replaced by a write, or several, still awaiting
+// their acks.
 type handoff struct {
 	f          jetstream.PubAckFuture
+	more       []jetstream.PubAckFuture
 	msg        jetstream.Msg
 	deliveryID string
 	nakDelay   time.Duration
@@ -661,13 +672,26 @@ type handoff struct {
 // stored, in order, until handoffs is closed.
 func (s *Sender) confirm(handoffs <-chan handoff) {
 	for h := range handoffs {
-		select {
-		case <-h.f.Ok():
-			_ = h.msg.Ack()
-		case err := <-h.f.Err():
+		err := stored(h.f)
+		for _, f := range h.more {
+			err = cmp.Or(err, stored(f))
+		}
+		if err != nil {
 			s.logger.Warn("delivery not stored; redelivering", "delivery_id", h.deliveryID, "err", err)
 			_ = h.msg.NakWithDelay(h.nakDelay)
+			continue
 		}
+		_ = h.msg.Ack()
+	}
+}
+
+// stored waits for f's answer: nil once the stream has the message.
+func stored(f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return err
 	}
 }
 

@@ -7,7 +7,7 @@
 //
 //	EVENTS       events.<tenant>.<type>              limits, dedupe window keyed by Nats-Msg-Id = event id
 //	DELIVERIES   deliveries.<tenant>.<webhook>       work queue, Nats-Msg-Id = <event id>:<webhook id>
-//	             retries.<tenant>.<webhook>.<key>    scheduled retries (Nats-Schedule), published to deliveries.* when due
+//	             retries.<tenant>.<webhook>.<key>    scheduled retries and held batches (Nats-Schedule), published to deliveries.* when due
 //	ATTEMPTS     attempts.<tenant>.<webhook>         limits, the delivery log (14 days)
 //	DEADLETTERS  deadletters.<tenant>.<webhook>      limits, deliveries that kept failing, until replayed (7 days)
 //	QUARANTINE   quarantine.<stream>                 events that could not be decoded or validated

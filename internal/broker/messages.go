@@ -1,13 +1,16 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hookstream/hookstream/schemas"
 )
@@ -45,6 +48,98 @@ func ScheduleDelivery(m *nats.Msg, d *schemas.Delivery) []jetstream.PublishOpt {
 	opts := []jetstream.PublishOpt{jetstream.WithScheduleAt(d.NotBefore), jetstream.WithScheduleTarget(m.Subject)}
 	m.Subject = RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
 	return opts
+}
+
+// HeldDelivery is one delivery of a held batch (HeldBatchMsg): its id, the
+// headers of its DELIVERIES message (the trace it continues) and its body.
+type HeldDelivery struct {
+	ID     string      `msgpack:"id"`
+	Header nats.Header `msgpack:"h,omitempty"`
+	Data   []byte      `msgpack:"d"`
+}
+
+// AppendHeld appends d, encoded, to the deliveries of a held batch being
+// built (HeldBatchMsg).
+func AppendHeld(dst []byte, d *HeldDelivery) ([]byte, error) {
+	return schemas.Marshal(dst, d)
+}
+
+// HeldBatch describes a held batch: the webhook its deliveries go to, how
+// many it carries, and since when the oldest has waited unattempted.
+type HeldBatch struct {
+	TenantID, WebhookID string
+	N                   int
+	WaitingSince        time.Time
+	// Key is a subject token unique to the batch (schemas.SubjectToken).
+	Key string
+}
+
+// HeldBatchBody is the body of a held batch of n deliveries, entries being
+// what AppendHeld built for them.
+func HeldBatchBody(n int, entries []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(5 + len(entries))
+	_ = msgpack.NewEncoder(&buf).EncodeArrayLen(n) // a bytes.Buffer takes any write
+	buf.Write(entries)
+	return buf.Bytes()
+}
+
+// HeldBatchMsg is the message of a webhook's deliveries held together, with
+// the publish options that schedule it for at: a scheduled message on a
+// RetrySubject that lands on the webhook's DeliverySubject when due, where
+// a sender unpacks it (DecodeHeld) into plain deliveries; body is
+// HeldBatchBody's. One scheduled message for many spares the stream a
+// message, a subject and a timer per delivery, which is what holding a
+// broken receiver's deliveries one by one costs.
+func HeldBatchMsg(b HeldBatch, body []byte, at time.Time) (*nats.Msg, []jetstream.PublishOpt) {
+	m := &nats.Msg{
+		Subject: RetrySubject(b.TenantID, b.WebhookID, b.Key),
+		Data:    body,
+		Header: nats.Header{
+			HeaderHeld:         []string{strconv.Itoa(b.N)},
+			HeaderTenant:       []string{b.TenantID},
+			HeaderWebhook:      []string{b.WebhookID},
+			HeaderWaitingSince: []string{b.WaitingSince.UTC().Format(time.RFC3339Nano)},
+		},
+	}
+	return m, []jetstream.PublishOpt{jetstream.WithScheduleAt(at), jetstream.WithScheduleTarget(DeliverySubject(b.TenantID, b.WebhookID))}
+}
+
+// HeldBatchOf reads the description of a held batch from its message's
+// headers; ok is false for any other message.
+func HeldBatchOf(h nats.Header) (b HeldBatch, ok bool, err error) {
+	n := h.Get(HeaderHeld)
+	if n == "" {
+		return HeldBatch{}, false, nil
+	}
+	b = HeldBatch{TenantID: h.Get(HeaderTenant), WebhookID: h.Get(HeaderWebhook)}
+	if b.N, err = strconv.Atoi(n); err != nil || b.N < 0 {
+		return b, true, fmt.Errorf("held batch: bad %s %q", HeaderHeld, n)
+	}
+	if b.TenantID == "" || b.WebhookID == "" {
+		return b, true, errors.New("held batch: no tenant or webhook header")
+	}
+	if b.WaitingSince, err = time.Parse(time.RFC3339Nano, h.Get(HeaderWaitingSince)); err != nil {
+		return b, true, fmt.Errorf("held batch: %w", err)
+	}
+	return b, true, nil
+}
+
+// DecodeHeld reads the n deliveries of a held batch.
+func DecodeHeld(data []byte, n int) ([]HeldDelivery, error) {
+	var ds []HeldDelivery
+	if err := schemas.Unmarshal(data, &ds); err != nil {
+		return nil, err
+	}
+	if len(ds) != n {
+		return nil, fmt.Errorf("held batch: %d deliveries, %s says %d", len(ds), HeaderHeld, n)
+	}
+	for i := range ds {
+		if ds[i].ID == "" {
+			return nil, fmt.Errorf("held batch: delivery %d has no id", i)
+		}
+	}
+	return ds, nil
 }
 
 // AuditMsg is the AUDIT message of r.

@@ -111,6 +111,11 @@ const (
 	HeaderWebhook    = "Hookstream-Webhook"
 	HeaderAttempts   = "Hookstream-Attempts"
 	HeaderLastStatus = "Hookstream-Last-Status"
+	// HeaderHeld marks a message of a webhook's held deliveries
+	// (HeldBatchMsg) and says how many it carries; HeaderWaitingSince is
+	// since when the oldest has waited unattempted.
+	HeaderHeld         = "Hookstream-Held"
+	HeaderWaitingSince = "Hookstream-Waiting-Since"
 	// HeaderValidated marks an event the Go producer validated whole
 	// (schemas.Validate): the router then checks its envelope only. NATS
 	// credentials are trusted alike — whoever may publish events may

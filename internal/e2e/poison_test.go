@@ -119,3 +119,35 @@ func TestUndecodableDeliveriesAreQuarantined(t *testing.T) {
 	require.Contains(t, m.Header.Get(broker.HeaderReason), "undecodable delivery")
 	require.Equal(t, broker.DeliverySubject("default", "wh_nowhere"), m.Header.Get(broker.HeaderOrigSubject))
 }
+
+// A held batch that cannot be read (forged headers, or a body that does not
+// match them) is quarantined with the reason, not dropped or retried
+// forever.
+func TestUndecodableHeldBatchesAreQuarantined(t *testing.T) {
+	t.Parallel()
+	e := start(t, options{})
+	ctx := context.Background()
+	bad := []*nats.Msg{
+		{Subject: broker.DeliverySubject("default", "wh_x"), Data: []byte("x"),
+			Header: nats.Header{broker.HeaderHeld: {"many"}, broker.HeaderTenant: {"default"}, broker.HeaderWebhook: {"wh_x"}}},
+		{Subject: broker.DeliverySubject("default", "wh_x"), Data: []byte{0xc1},
+			Header: nats.Header{broker.HeaderHeld: {"2"}, broker.HeaderTenant: {"default"}, broker.HeaderWebhook: {"wh_x"},
+				broker.HeaderWaitingSince: {time.Now().UTC().Format(time.RFC3339Nano)}}},
+	}
+	for _, m := range bad {
+		_, err := e.b.JS.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	e.settle()
+	require.Equal(t, uint64(2), e.p.Sender.Stats().Quarantined)
+	qs, err := e.b.JS.Stream(ctx, broker.StreamQuarantine)
+	require.NoError(t, err)
+	var reasons []string
+	for seq := uint64(1); seq <= 2; seq++ {
+		m, err := qs.GetMsg(ctx, seq)
+		require.NoError(t, err)
+		reasons = append(reasons, m.Header.Get(broker.HeaderReason))
+	}
+	require.Contains(t, reasons[0], `bad Hookstream-Held "many"`)
+	require.Contains(t, reasons[1], "undecodable held deliveries")
+}

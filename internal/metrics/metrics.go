@@ -62,7 +62,7 @@ var (
 	eventsRejected   = desc("events_rejected_total", "Events refused at the producer: invalid or too large.")
 	eventsRouted     = desc("events_routed_total", "Events the router consumed, by result.", "result")
 	deliveriesRouted = desc("deliveries_created_total", "Deliveries the router created: queued for a sender, or parked as dead letters of a disabled webhook.", "state")
-	deliveriesHeld   = desc("deliveries_held_total", "Deliveries the router scheduled for the end of their webhook's hold (its senders were busy with it), among the queued.")
+	deliveriesHeld   = desc("deliveries_held_total", "Deliveries the router scheduled, in batches, for the end of their webhook's hold (its senders were busy with it), among the queued.")
 
 	attempts     = desc("attempts_total", "HTTP attempts by outcome class.", "class")
 	attemptTime  = desc("attempt_duration_seconds", "Latency of HTTP attempts.")
@@ -72,6 +72,7 @@ var (
 	dropped      = desc("deliveries_dropped_total", "Deliveries dropped because their webhook was deleted.")
 	quarantined  = desc("deliveries_quarantined_total", "Undecodable deliveries moved to the QUARANTINE stream.")
 	sentBack     = desc("deliveries_sent_back_total", "Deliveries sent back unattempted: receiver busy or its circuit open.")
+	released     = desc("deliveries_released_total", "Deliveries a sender unpacked from held batches that came due.")
 	disabled     = desc("webhooks_disabled_total", "Webhooks a sender disabled (410 Gone, or failing too long).")
 	openCircuits = desc("circuits_open", "Receivers whose circuit breaker is open in this sender.")
 
@@ -88,7 +89,7 @@ type collector struct{ src Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, eventsPublished, eventsDuplicate, eventsRejected, eventsRouted, deliveriesRouted, deliveriesHeld,
-		attempts, attemptTime, delivered, retries, deadLetters, dropped, quarantined, sentBack, disabled, openCircuits,
+		attempts, attemptTime, delivered, retries, deadLetters, dropped, quarantined, sentBack, released, disabled, openCircuits,
 		replayed, replayKept, replayGone,
 		consumerPending, consumerAckPending, streamMessages} {
 		ch <- d
@@ -131,6 +132,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, dropped, st.Dropped)
 		counter(ch, quarantined, st.Quarantined)
 		counter(ch, sentBack, st.SentBack)
+		counter(ch, released, st.Released)
 		counter(ch, disabled, st.Disabled)
 		gauge(ch, openCircuits, float64(st.OpenCircuits))
 		l := s.Latency()

@@ -1,0 +1,134 @@
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/brokertest"
+	"github.com/hookstream/hookstream/internal/egress"
+	"github.com/hookstream/hookstream/schemas"
+)
+
+type oneWebhook struct{ w *schemas.Webhook }
+
+func (o oneWebhook) Webhook(_ context.Context, tenantID, id string) (*schemas.Webhook, bool, error) {
+	return o.w, tenantID == o.w.TenantID && id == o.w.ID, nil
+}
+
+// heldBatchDue runs a sender over a held batch of n deliveries to a webhook
+// that came due, the deliveries waiting since waitingSince; hold, when set,
+// makes the sender hold the webhook until then. It returns the sender, the
+// receiver's delivery ids, and the broker once the batch is acknowledged.
+func heldBatchDue(t *testing.T, n int, waitingSince time.Time, hold time.Time) (*Sender, func() map[string]int, *broker.Broker) {
+	t.Helper()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := map[string]int{}
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+	}))
+	t.Cleanup(rc.Close)
+	wh := &schemas.Webhook{ID: "wh_1", TenantID: "t1", URL: rc.URL, Enabled: true, IncludePayload: true,
+		Secrets: []schemas.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+
+	var entries []byte
+	for i := range n {
+		ev := &schemas.Event{ID: "evt_" + string(rune('a'+i)), Type: schemas.TypeSyncStarted, TenantID: "t1", OrgID: "o1",
+			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)}
+		d := &schemas.Delivery{ID: schemas.DeliveryID(ev.ID, wh.ID), EventID: ev.ID, EventType: ev.Type, TenantID: "t1",
+			OrgID: "o1", WebhookID: wh.ID, Payload: schemas.AppendJSON(nil, ev, true), WaitingSince: waitingSince}
+		data, err := schemas.Marshal(nil, d)
+		require.NoError(t, err)
+		entries, err = broker.AppendHeld(entries, &broker.HeldDelivery{ID: d.ID, Data: data})
+		require.NoError(t, err)
+	}
+	m, _ := broker.HeldBatchMsg(broker.HeldBatch{TenantID: "t1", WebhookID: wh.ID, N: n, WaitingSince: waitingSince, Key: "k"},
+		broker.HeldBatchBody(n, entries), time.Now())
+	m.Subject = broker.DeliverySubject("t1", wh.ID) // as when its schedule fires
+	_, err := b.JS.PublishMsg(ctx, m)
+	require.NoError(t, err)
+
+	s, err := New(Config{JS: b.JS, Webhooks: oneWebhook{wh}, MaxBroken: time.Hour,
+		Client: NewClient(ClientConfig{Egress: egress.Policy{AllowLoopback: true}})})
+	require.NoError(t, err)
+	if !hold.IsZero() {
+		s.eps.get("t1.wh_1").sharedHold = hold
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	cons, err := b.JS.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.AckFloor.Stream >= 1
+	}, 10*time.Second, 10*time.Millisecond, "the batch acknowledged")
+	return s, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]int{}
+		for k, v := range got {
+			out[k] = v
+		}
+		return out
+	}, b
+}
+
+// A held batch that comes due while nothing holds its webhook is unpacked
+// into plain deliveries, each delivered once.
+func TestAHeldBatchDueIsUnpacked(t *testing.T) {
+	t.Parallel()
+	s, got, _ := heldBatchDue(t, 3, time.Now(), time.Time{})
+	require.Eventually(t, func() bool { return len(got()) == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, uint64(3), s.Stats().Released)
+	for id, n := range got() {
+		require.Equal(t, 1, n, id)
+	}
+}
+
+// While the sender still holds the webhook, a batch that comes due is
+// scheduled again whole, for the end of that hold, and nothing is sent.
+func TestAHeldBatchDueWhileHeldIsHeldAgain(t *testing.T) {
+	t.Parallel()
+	hold := time.Now().Add(time.Hour)
+	s, got, b := heldBatchDue(t, 3, time.Now(), hold)
+	st, err := b.JS.Stream(context.Background(), broker.StreamDeliveries)
+	require.NoError(t, err)
+	msg, err := st.GetLastMsgForSubject(context.Background(), "retries.t1.wh_1.*")
+	require.NoError(t, err, "scheduled again")
+	require.Equal(t, "3", msg.Header.Get(broker.HeaderHeld))
+	when, ok := strings.CutPrefix(msg.Header.Get(jetstream.ScheduleHeader), "@at ")
+	require.True(t, ok)
+	at, err := time.Parse(time.RFC3339, when)
+	require.NoError(t, err)
+	require.False(t, at.Before(hold.Truncate(time.Second)), "for the end of the hold")
+	require.Equal(t, broker.DeliverySubject("t1", "wh_1"), msg.Header.Get(jetstream.ScheduleTargetHeader))
+	ds, err := broker.DecodeHeld(msg.Data, 3)
+	require.NoError(t, err)
+	require.Len(t, ds, 3)
+	require.Zero(t, s.Stats().Released)
+	require.Empty(t, got())
+}
+
+// Deliveries that have waited past MaxBroken are unpacked even while held,
+// to be dead-lettered or delivered one by one.
+func TestAHeldBatchPastMaxBrokenIsUnpackedAnyway(t *testing.T) {
+	t.Parallel()
+	s, got, _ := heldBatchDue(t, 2, time.Now().Add(-2*time.Hour), time.Now().Add(time.Hour))
+	require.Eventually(t, func() bool { return s.Stats().Released == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(got()) == 2 }, 10*time.Second, 10*time.Millisecond)
+}
