@@ -96,7 +96,13 @@ func start(t *testing.T, opts options) *env {
 	if opts.replayClock == nil {
 		opts.replayClock = schedulertest.NewClock(replayEpoch)
 	}
-	cfg.Scheduler = scheduler.Config{At: "23:59", Location: time.UTC, Clock: opts.replayClock}
+	// The scheduler first takes up the latest run that was due, replaying
+	// every dead letter there is then; start returns once it has, so that
+	// it does not replay what a test dead-letters.
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	cfg.Scheduler = scheduler.Config{At: "23:59", Location: time.UTC, Clock: opts.replayClock,
+		OnRun: func(scheduler.Report) { once.Do(func() { close(caughtUp) }) }}
 	if opts.clock != nil {
 		cfg.API.Now, cfg.Sender.Now = opts.clock.now, opts.clock.now
 	}
@@ -122,12 +128,19 @@ func start(t *testing.T, opts options) *env {
 		e.api = httptest.NewServer(p.Handler())
 		t.Cleanup(e.api.Close)
 	}
+	t.Cleanup(e.stop)
 	select {
 	case <-p.Ready():
 	case <-time.After(10 * time.Second):
 		t.Fatal("index not ready")
 	}
-	t.Cleanup(e.stop)
+	if p.Scheduler != nil {
+		select {
+		case <-caughtUp:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the scheduler did not take up the latest run")
+		}
+	}
 	return e
 }
 

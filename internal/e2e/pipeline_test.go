@@ -44,18 +44,32 @@ func (e *env) publishCtx(ctx context.Context, ev *schemas.Event) string {
 }
 
 // settle waits until every published event is routed and no delivery is
-// pending or in flight.
+// waiting or in flight. It reads the streams, not only the consumers'
+// pending counts: a consumer learns of a message just stored a moment
+// later, so counts of zero alone may come before the work.
 func (e *env) settle() {
 	e.t.Helper()
 	ctx := context.Background()
 	require.Eventually(e.t, func() bool {
+		events, err := e.b.JS.Stream(ctx, broker.StreamEvents)
+		if err != nil {
+			return false
+		}
 		rc, err := e.b.JS.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
 		if err != nil {
 			return false
 		}
 		ri, err := rc.Info(ctx)
-		if err != nil || ri.NumPending != 0 || ri.NumAckPending != 0 {
+		if err != nil || ri.NumAckPending != 0 || ri.AckFloor.Stream < events.CachedInfo().State.LastSeq {
 			return false
+		}
+		deliveries, err := e.b.JS.Stream(ctx, broker.StreamDeliveries)
+		if err != nil {
+			return false
+		}
+		waiting, err := deliveries.Info(ctx, jetstream.WithSubjectFilter(broker.DeliveriesFilter))
+		if err != nil || len(waiting.State.Subjects) != 0 {
+			return false // DELIVERIES is a work queue: what is acknowledged is gone
 		}
 		sc, err := e.b.JS.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
 		if err != nil {
