@@ -120,24 +120,22 @@ func (r *Router) settle(b *heldBatch) bool {
 	}
 	b.settled = true
 	if b.err == nil {
-		select {
-		case <-b.f.Ok():
-			b.stored = true
-		case b.err = <-b.f.Err():
-		}
+		b.err = broker.Stored(b.f)
 	}
+	b.stored = b.err == nil
 	if b.err != nil {
 		r.logger.Warn("held deliveries not stored; their events will be redelivered", "webhook_id", b.key.webhookID, "err", b.err)
 	}
 	return b.stored
 }
 
-// heldEntryOf encodes out, the DELIVERIES message of delivery id, for a
-// batch; ok is false when it is too large to share one.
-func heldEntryOf(dst []byte, id string, out *nats.Msg) ([]byte, bool, error) {
+// heldEntryOf appends out, the DELIVERIES message of delivery id, encoded
+// for a batch, to dst; ok is false (dst as it was) when it is too large to
+// share one.
+func heldEntryOf(dst []byte, id string, out *nats.Msg) (_ []byte, ok bool) {
 	if len(out.Data) > maxHeldEntry {
-		return dst, false, nil
+		return dst, false
 	}
 	b, err := broker.AppendHeld(dst, &broker.HeldDelivery{ID: id, Header: out.Header, Data: out.Data})
-	return b, err == nil, err
+	return b, err == nil // an encoding error cannot happen: it encodes as the delivery did
 }

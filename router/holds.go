@@ -3,13 +3,13 @@ package router
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/schemas"
 )
 
@@ -27,13 +27,9 @@ type holds struct {
 // consumer anyway.
 const minHold = time.Second
 
-// maxHoldSpread bounds how far past a hold's end its deliveries are spread,
-// so they do not all come back at once.
-const maxHoldSpread = 30 * time.Second
-
 // until returns when a new delivery to the webhook should be due, and
 // whether it is held at all: the end of its hold, spread over up to half
-// the hold again (at most maxHoldSpread).
+// the hold again (broker.SpreadHold).
 func (h *holds) until(tenantID, webhookID string, now time.Time) (time.Time, bool) {
 	h.mu.RLock()
 	end, ok := h.m[tenantID][webhookID]
@@ -41,8 +37,7 @@ func (h *holds) until(tenantID, webhookID string, now time.Time) (time.Time, boo
 	if !ok || end.Sub(now) < minHold {
 		return time.Time{}, false
 	}
-	spread := min(end.Sub(now)/2, maxHoldSpread)
-	return end.Add(time.Duration(rand.Int64N(int64(spread)))).UTC(), true
+	return broker.SpreadHold(end, now).UTC(), true
 }
 
 // set records the hold of the webhook_health key ("<tenant>.<webhook>";

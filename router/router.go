@@ -176,9 +176,7 @@ func (r *Router) confirm(queue <-chan pending) {
 	for p := range queue {
 		ok := true
 		for _, f := range p.futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
+			if err := broker.Stored(f); err != nil {
 				ok = false
 				r.logger.WarnContext(trace.ContextWithSpanContext(context.Background(), p.trace),
 					"delivery not stored; event will be redelivered", "err", err)
@@ -295,10 +293,7 @@ func (h *handler) handle(msg jetstream.Msg) {
 		if held {
 			start := len(h.heldBuf)
 			var batched bool
-			if h.heldBuf, batched, err = heldEntryOf(h.heldBuf, d.ID, out); err != nil {
-				h.heldBuf = h.heldBuf[:start] // cannot happen: it encodes as the delivery did
-			}
-			if batched {
+			if h.heldBuf, batched = heldEntryOf(h.heldBuf, d.ID, out); batched {
 				ps.End()
 				h.holding = append(h.holding, heldEntry{key: heldKey{ev.TenantID, w.ID}, at: d.NotBefore, id: d.ID, data: h.heldBuf[start:]})
 				active++

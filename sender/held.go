@@ -31,7 +31,7 @@ func (s *Sender) releaseHeld(msg jetstream.Msg, md *jetstream.MsgMetadata, b bro
 	seq := strconv.FormatUint(md.Sequence.Stream, 10)
 	if until := ep.heldUntil(now); until.Sub(now) >= time.Second && now.Sub(b.WaitingSince) <= s.maxBroken {
 		b.Key = schemas.SubjectToken(b.TenantID + "." + b.WebhookID + ":held:" + seq)
-		m, opts := broker.HeldBatchMsg(b, msg.Data(), until.Add(jitter(min(until.Sub(now)/2, maxHoldSpread))))
+		m, opts := broker.HeldBatchMsg(b, msg.Data(), broker.SpreadHold(until, now))
 		f, err := s.js.PublishMsgAsync(m, opts...)
 		if err != nil {
 			s.logger.Warn("held deliveries not stored; redelivering", "webhook_id", b.WebhookID, "err", err)
@@ -65,7 +65,3 @@ func (s *Sender) releaseHeld(msg jetstream.Msg, md *jetstream.MsgMetadata, b bro
 	}
 	s.handoffs <- handoff{f: fs[0], more: fs[1:], msg: msg, deliveryID: "held batch " + seq, nakDelay: time.Second}
 }
-
-// maxHoldSpread bounds how far past the end of a hold a batch scheduled
-// again is spread, as the routers spread theirs.
-const maxHoldSpread = 30 * time.Second

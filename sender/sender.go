@@ -672,9 +672,9 @@ type handoff struct {
 // stored, in order, until handoffs is closed.
 func (s *Sender) confirm(handoffs <-chan handoff) {
 	for h := range handoffs {
-		err := stored(h.f)
+		err := broker.Stored(h.f)
 		for _, f := range h.more {
-			err = cmp.Or(err, stored(f))
+			err = cmp.Or(err, broker.Stored(f))
 		}
 		if err != nil {
 			s.logger.Warn("delivery not stored; redelivering", "delivery_id", h.deliveryID, "err", err)
@@ -682,16 +682,6 @@ func (s *Sender) confirm(handoffs <-chan handoff) {
 			continue
 		}
 		_ = h.msg.Ack()
-	}
-}
-
-// stored waits for f's answer: nil once the stream has the message.
-func stored(f jetstream.PubAckFuture) error {
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return err
 	}
 }
 

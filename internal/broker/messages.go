@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,32 @@ func ScheduleDelivery(m *nats.Msg, d *schemas.Delivery) []jetstream.PublishOpt {
 	opts := []jetstream.PublishOpt{jetstream.WithScheduleAt(d.NotBefore), jetstream.WithScheduleTarget(m.Subject)}
 	m.Subject = RetrySubject(d.TenantID, d.WebhookID, schemas.SubjectToken(d.ID))
 	return opts
+}
+
+// Stored waits for the answer to an asynchronous publish: nil once the
+// stream has the message.
+func Stored(f jetstream.PubAckFuture) error {
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return err
+	}
+}
+
+// maxHoldSpread bounds how far past a hold's end SpreadHold spreads.
+const maxHoldSpread = 30 * time.Second
+
+// SpreadHold is when something held until end (at now) should be due:
+// a random time in the half of the hold again after end, at most 30 s
+// after it, so what a hold kept does not all come back at once. Routers
+// holding new deliveries and senders holding a batch again spread alike.
+func SpreadHold(end, now time.Time) time.Time {
+	spread := min(end.Sub(now)/2, maxHoldSpread)
+	if spread <= 0 {
+		return end
+	}
+	return end.Add(time.Duration(rand.Int64N(int64(spread))))
 }
 
 // HeldDelivery is one delivery of a held batch (HeldBatchMsg): its id, the

@@ -103,3 +103,19 @@ func TestHeldBatchRoundTrip(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// What a hold kept comes back spread over half the hold again, at most 30 s
+// after its end; a hold already over is not spread.
+func TestSpreadHold(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for range 100 {
+		at := broker.SpreadHold(now.Add(10*time.Second), now)
+		require.False(t, at.Before(now.Add(10*time.Second)))
+		require.True(t, at.Before(now.Add(15*time.Second)), "half the hold again")
+		at = broker.SpreadHold(now.Add(time.Hour), now)
+		require.True(t, at.Before(now.Add(time.Hour+30*time.Second)), "at most 30 s")
+	}
+	require.Equal(t, now, broker.SpreadHold(now, now))
+	require.Equal(t, now, broker.SpreadHold(now, now.Add(time.Second)))
+}
