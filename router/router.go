@@ -76,7 +76,7 @@ type Router struct {
 	refFanOut int
 	health    jetstream.KeyValue
 	holds     holds
-	batches   heldBatches
+	batches   broker.HeldBatches // a held webhook's new deliveries travel together (broker.HeldBatches)
 
 	events, routed, unmatched, deliveries, parked, held, quarantined atomic.Uint64
 }
@@ -113,8 +113,8 @@ func (r *Router) Stats() Stats {
 type pending struct {
 	msg     jetstream.Msg
 	futures []jetstream.PubAckFuture
-	held    []*heldBatch      // the batches holding some of its deliveries
-	trace   trace.SpanContext // of the event's processing, for log lines
+	held    []*broker.OpenBatch // the batches holding some of its deliveries
+	trace   trace.SpanContext   // of the event's processing, for log lines
 }
 
 // Run consumes events until ctx is done, then stops fetching, routes the
@@ -171,7 +171,7 @@ func (r *Router) Run(ctx context.Context) error {
 
 // confirm waits, in order, for each event's deliveries to be stored, then
 // acknowledges the event; if any publish failed the event is redelivered.
-// It publishes the held batches it comes to (settle).
+// It publishes the held batches it comes to (broker.HeldBatches.Settle).
 func (r *Router) confirm(queue <-chan pending) {
 	for p := range queue {
 		ok := true
@@ -183,8 +183,10 @@ func (r *Router) confirm(queue <-chan pending) {
 			}
 		}
 		for _, b := range p.held {
-			if !r.settle(b) {
+			if err := r.batches.Settle(r.js, b); err != nil {
 				ok = false
+				r.logger.WarnContext(trace.ContextWithSpanContext(context.Background(), p.trace),
+					"held deliveries not stored; event will be redelivered", "webhook_id", b.WebhookID(), "err", err)
 			}
 		}
 		if ok {
@@ -203,8 +205,8 @@ type handler struct {
 	ev      schemas.Event
 	full    []byte
 	thin    []byte
-	holding []heldEntry // this event's deliveries for held batches
-	heldBuf []byte      // their encodings
+	holding []broker.HeldEntry // this event's deliveries for held batches
+	heldBuf []byte             // their encodings
 }
 
 func (h *handler) handle(msg jetstream.Msg) {
@@ -293,9 +295,10 @@ func (h *handler) handle(msg jetstream.Msg) {
 		if held {
 			start := len(h.heldBuf)
 			var batched bool
-			if h.heldBuf, batched = heldEntryOf(h.heldBuf, d.ID, out); batched {
+			if h.heldBuf, batched = broker.AppendHeldEntry(h.heldBuf, &broker.HeldDelivery{ID: d.ID, Header: out.Header, Data: out.Data}); batched {
 				ps.End()
-				h.holding = append(h.holding, heldEntry{key: heldKey{ev.TenantID, w.ID}, at: d.NotBefore, id: d.ID, data: h.heldBuf[start:]})
+				h.holding = append(h.holding, broker.HeldEntry{TenantID: ev.TenantID, WebhookID: w.ID, ID: d.ID,
+					At: d.NotBefore, Since: now, Data: h.heldBuf[start:]})
 				active++
 				nHeld++
 				continue
@@ -319,11 +322,11 @@ func (h *handler) handle(msg jetstream.Msg) {
 			nHeld++
 		}
 	}
-	var batches []*heldBatch
+	var batches []*broker.OpenBatch
 	for _, e := range h.holding {
-		b, full := r.batches.add(e, now)
+		b, full := r.batches.Add(e)
 		if full {
-			r.publishHeld(b)
+			r.batches.Publish(r.js, b)
 		}
 		batches = append(batches, b)
 	}

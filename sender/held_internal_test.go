@@ -3,13 +3,16 @@ package sender
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -131,4 +134,92 @@ func TestAHeldBatchPastMaxBrokenIsUnpackedAnyway(t *testing.T) {
 	s, got, _ := heldBatchDue(t, 2, time.Now().Add(-2*time.Hour), time.Now().Add(time.Hour))
 	require.Eventually(t, func() bool { return s.Stats().Released == 2 }, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { return len(got()) == 2 }, 10*time.Second, 10*time.Millisecond)
+}
+
+// A failing receiver's backlog, already in DELIVERIES when its circuit
+// opens, goes back in held batches rather than a scheduled message each.
+// Each time a batch comes due while the receiver still fails, the half-open
+// probe fails and what the batch unpacked goes back again, in new batches
+// under new ids (the same ids would be deduplicated away); once the receiver
+// answers, every delivery arrives, once.
+func TestABacklogSentBackTravelsInBatches(t *testing.T) {
+	t.Parallel()
+	const n = 200
+	b := brokertest.New(t)
+	ctx := context.Background()
+	var failing atomic.Bool
+	failing.Store(true)
+	var mu sync.Mutex
+	got := map[string]int{}
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		got[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+	}))
+	t.Cleanup(rc.Close)
+	wh := &schemas.Webhook{ID: "wh_1", TenantID: "t1", URL: rc.URL, Enabled: true, IncludePayload: true,
+		Secrets: []schemas.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+
+	// Every scheduled write for the webhook, as the stream takes it.
+	var batches, entries, alone atomic.Int64
+	sub, err := b.Conn.Subscribe("retries.t1.wh_1.*", func(m *nats.Msg) {
+		if h, ok, err := broker.HeldBatchOf(m.Header); ok && err == nil {
+			batches.Add(1)
+			entries.Add(int64(h.N))
+			return
+		}
+		alone.Add(1)
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	require.NoError(t, b.Conn.Flush())
+
+	for i := range n {
+		ev := &schemas.Event{ID: fmt.Sprintf("evt_%03d", i), Type: schemas.TypeSyncStarted, TenantID: "t1", OrgID: "o1",
+			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)}
+		d := &schemas.Delivery{ID: schemas.DeliveryID(ev.ID, wh.ID), EventID: ev.ID, EventType: ev.Type, TenantID: "t1",
+			OrgID: "o1", WebhookID: wh.ID, Payload: schemas.AppendJSON(nil, ev, true)}
+		data, err := schemas.Marshal(nil, d)
+		require.NoError(t, err)
+		_, err = b.JS.PublishMsg(ctx, &nats.Msg{Subject: broker.DeliverySubject("t1", wh.ID), Data: data,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{d.ID}}})
+		require.NoError(t, err)
+	}
+
+	// One attempt at a time, and its retry rarely: the probes are what the
+	// batches unpack.
+	s, err := New(Config{JS: b.JS, Webhooks: oneWebhook{wh}, MaxBroken: time.Hour, Workers: 8, MaxPerEndpoint: 1,
+		Breaker:       BreakerConfig{Failures: 1, Cooldown: 2 * time.Second, MaxCooldown: 2 * time.Second},
+		RetrySchedule: []time.Duration{5 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second},
+		Client:        NewClient(ClientConfig{Egress: egress.Policy{AllowLoopback: true}})})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	// Two rounds of the backlog going back and coming due, then recovery.
+	require.Eventually(t, func() bool { return s.Stats().Released >= 2*n-10 }, 30*time.Second, 10*time.Millisecond,
+		"the backlog came back twice: %+v", s.Stats())
+	failing.Store(false)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == n
+	}, 30*time.Second, 10*time.Millisecond, "every delivery arrives")
+	time.Sleep(100 * time.Millisecond) // a duplicate would be on its way
+	mu.Lock()
+	for id, k := range got {
+		require.Equal(t, 1, k, id)
+	}
+	mu.Unlock()
+	st := s.Stats()
+	t.Logf("%d sent back: %d in %d batches, %d scheduled alone; %d released, %d attempts",
+		st.SentBack, entries.Load(), batches.Load(), alone.Load(), st.Released, st.Attempts)
+	require.GreaterOrEqual(t, entries.Load(), int64(2*n-10), "sent back in batches")
+	require.Less(t, batches.Load(), entries.Load()/2, "batches, not one message each")
 }
