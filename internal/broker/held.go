@@ -120,15 +120,25 @@ func (hb *HeldBatches) Add(e HeldEntry) (b *OpenBatch, full bool) {
 	return b, false
 }
 
-// take takes b out of the open batches; false if it already was.
+// take takes b out of the open batches, once it is Linger old; false if
+// it already was.
 func (hb *HeldBatches) take(b *OpenBatch) bool {
+	if wait := hb.Linger - time.Since(b.opened); wait > 0 && hb.isOpen(b) {
+		time.Sleep(wait) // it grows meanwhile
+	}
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	if hb.open[b.key] != b {
-		return false
+		return false // full, and taken by Add's caller
 	}
 	delete(hb.open, b.key)
 	return true
+}
+
+func (hb *HeldBatches) isOpen(b *OpenBatch) bool {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.open[b.key] == b
 }
 
 // Publish publishes b, a batch Add returned full.
@@ -141,13 +151,10 @@ func (hb *HeldBatches) Publish(js jetstream.JetStream, b *OpenBatch) {
 }
 
 // Settle publishes b if it is still open (once it is Linger old), waits
-// until it is stored, or not, and says which; it may be called for one batch many times, each
-// after the messages it replaces, but only from one goroutine.
+// until it is stored, or not, and says which. It is called for a batch
+// after each message the batch replaces, always from the same goroutine.
 func (hb *HeldBatches) Settle(js jetstream.JetStream, b *OpenBatch) error {
-	if wait := hb.Linger - time.Since(b.opened); wait > 0 && !b.settled {
-		time.Sleep(wait)
-	}
-	if hb.take(b) {
+	if !b.settled && hb.take(b) {
 		hb.Publish(js, b)
 	}
 	<-b.published
