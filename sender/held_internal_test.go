@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -36,16 +37,7 @@ func heldBatchDue(t *testing.T, n int, waitingSince time.Time, hold time.Time) (
 	t.Helper()
 	b := brokertest.New(t)
 	ctx := context.Background()
-	var mu sync.Mutex
-	got := map[string]int{}
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got[r.Header.Get("webhook-id")]++
-		mu.Unlock()
-	}))
-	t.Cleanup(rc.Close)
-	wh := &schemas.Webhook{ID: "wh_1", TenantID: "t1", URL: rc.URL, Enabled: true, IncludePayload: true,
-		Secrets: []schemas.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+	wh, got := countingReceiver(t, nil)
 
 	var entries []byte
 	for i := range n {
@@ -80,15 +72,33 @@ func heldBatchDue(t *testing.T, n int, waitingSince time.Time, hold time.Time) (
 		info, err := cons.Info(ctx)
 		return err == nil && info.AckFloor.Stream >= 1
 	}, 10*time.Second, 10*time.Millisecond, "the batch acknowledged")
-	return s, func() map[string]int {
+	return s, got, b
+}
+
+// countingReceiver starts a receiver that counts the requests by delivery
+// id, answering 503 while failing (when given) is set, and returns the
+// webhook t1/wh_1 posting to it and a copy of the counts.
+func countingReceiver(t *testing.T, failing *atomic.Bool) (*schemas.Webhook, func() map[string]int) {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]int{}
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing != nil && failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		got[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+	}))
+	t.Cleanup(rc.Close)
+	wh := &schemas.Webhook{ID: "wh_1", TenantID: "t1", URL: rc.URL, Enabled: true, IncludePayload: true,
+		Secrets: []schemas.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+	return wh, func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()
-		out := map[string]int{}
-		for k, v := range got {
-			out[k] = v
-		}
-		return out
-	}, b
+		return maps.Clone(got)
+	}
 }
 
 // A held batch that comes due while nothing holds its webhook is unpacked
@@ -149,20 +159,7 @@ func TestABacklogSentBackTravelsInBatches(t *testing.T) {
 	ctx := context.Background()
 	var failing atomic.Bool
 	failing.Store(true)
-	var mu sync.Mutex
-	got := map[string]int{}
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if failing.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		mu.Lock()
-		got[r.Header.Get("webhook-id")]++
-		mu.Unlock()
-	}))
-	t.Cleanup(rc.Close)
-	wh := &schemas.Webhook{ID: "wh_1", TenantID: "t1", URL: rc.URL, Enabled: true, IncludePayload: true,
-		Secrets: []schemas.Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+	wh, got := countingReceiver(t, &failing)
 
 	// Every scheduled write for the webhook, as the stream takes it.
 	var batches, entries, alone atomic.Int64
@@ -206,17 +203,11 @@ func TestABacklogSentBackTravelsInBatches(t *testing.T) {
 	require.Eventually(t, func() bool { return s.Stats().Released >= 2*n-10 }, 30*time.Second, 10*time.Millisecond,
 		"the backlog came back twice: %+v", s.Stats())
 	failing.Store(false)
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) == n
-	}, 30*time.Second, 10*time.Millisecond, "every delivery arrives")
+	require.Eventually(t, func() bool { return len(got()) == n }, 30*time.Second, 10*time.Millisecond, "every delivery arrives")
 	time.Sleep(100 * time.Millisecond) // a duplicate would be on its way
-	mu.Lock()
-	for id, k := range got {
+	for id, k := range got() {
 		require.Equal(t, 1, k, id)
 	}
-	mu.Unlock()
 	st := s.Stats()
 	t.Logf("%d sent back: %d in %d batches, %d scheduled alone; %d released, %d attempts",
 		st.SentBack, entries.Load(), batches.Load(), alone.Load(), st.Released, st.Attempts)
