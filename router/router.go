@@ -76,7 +76,7 @@ type Router struct {
 	refFanOut int
 	health    jetstream.KeyValue
 	holds     holds
-	batches   broker.HeldBatches // a held webhook's new deliveries travel together (broker.HeldBatches)
+	batches   broker.HeldBatches // held webhooks' new deliveries, a batch per webhook
 
 	events, routed, unmatched, deliveries, parked, held, quarantined atomic.Uint64
 }
