@@ -138,3 +138,40 @@ func TestWaitForServers(t *testing.T) {
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 	require.NoError(t, <-opened)
 }
+
+// Settle publishes an open batch as one message scheduled for its last
+// delivery's time and reports it stored; a batch the stream refuses is
+// reported as not stored each time it is settled, so every message it
+// replaces is redelivered.
+func TestHeldBatchesSettleStoresOrReports(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	var hb broker.HeldBatches
+	var batch *broker.OpenBatch
+	for i, id := range []string{"d1", "d2", "d3"} {
+		entry, ok := broker.AppendHeldEntry(nil, &broker.HeldDelivery{ID: id, Data: []byte(id)})
+		require.True(t, ok)
+		batch, _ = hb.Add(broker.HeldEntry{TenantID: "t1", WebhookID: "wh_1", ID: id,
+			At: now.Add(time.Duration(i+1) * time.Hour), Since: now, Data: entry})
+	}
+	require.NoError(t, hb.Settle(b.JS, batch))
+	require.NoError(t, hb.Settle(b.JS, batch), "settled again for the next message it replaces")
+	st, err := b.JS.Stream(ctx, broker.StreamDeliveries)
+	require.NoError(t, err)
+	msg, err := st.GetLastMsgForSubject(ctx, "retries.t1.wh_1.*")
+	require.NoError(t, err)
+	require.Equal(t, "3", msg.Header.Get(broker.HeaderHeld))
+	require.Equal(t, "@at "+now.Add(3*time.Hour).UTC().Format(time.RFC3339), msg.Header.Get(jetstream.ScheduleHeader),
+		"due when its last delivery is")
+	ds, err := broker.DecodeHeld(msg.Data, 3)
+	require.NoError(t, err)
+	require.Equal(t, "d3", ds[2].ID)
+
+	require.NoError(t, b.JS.DeleteStream(ctx, broker.StreamDeliveries))
+	entry, _ := broker.AppendHeldEntry(nil, &broker.HeldDelivery{ID: "d4", Data: []byte("d4")})
+	refused, _ := hb.Add(broker.HeldEntry{TenantID: "t1", WebhookID: "wh_1", ID: "d4", At: now, Since: now, Data: entry})
+	require.Error(t, hb.Settle(b.JS, refused))
+	require.Error(t, hb.Settle(b.JS, refused), "every message it replaces is redelivered")
+}
