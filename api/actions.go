@@ -87,7 +87,7 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, tenantID st
 		// The test ran; its answer matters more than the log line.
 		s.logger.Warn("test attempt not logged", "tenant", tenantID, "webhook", wh.ID, "err", err)
 	}
-	writeJSON(w, http.StatusOK, newAttemptItem(seq, a))
+	writeJSON(w, http.StatusOK, newAttemptItem(attemptPos{seq: seq}, a))
 	return nil
 }
 
@@ -138,7 +138,7 @@ func (s *Server) testURL(w http.ResponseWriter, r *http.Request, tenantID string
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newAttemptItem(0, a))
+	writeJSON(w, http.StatusOK, newAttemptItem(attemptPos{}, a))
 	return nil
 }
 

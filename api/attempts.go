@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/internal/broker"
@@ -23,14 +24,57 @@ const attemptsReadTimeout = 20 * time.Second
 
 // attemptItem is one entry of the delivery log.
 type attemptItem struct {
-	// Seq is the attempt's position in the ATTEMPTS stream.
-	Seq uint64 `json:"seq"`
+	// ID names the attempt in paths and cursors: "<seq>", or
+	// "<seq>.<index>" after the first attempt of a message. Empty for a
+	// Test URL send, which is not logged.
+	ID string `json:"id"`
+	// Seq is the sequence in the ATTEMPTS stream of the message that holds
+	// the attempt, and Index its place there: a sender logs the attempts it
+	// made to a webhook within a moment in one message.
+	Seq   uint64 `json:"seq"`
+	Index int    `json:"index"`
 	schemas.Attempt
 }
 
-func newAttemptItem(seq uint64, a schemas.Attempt) attemptItem {
+func newAttemptItem(at attemptPos, a schemas.Attempt) attemptItem {
 	a.LatencyMS = float64(a.Latency) / float64(time.Millisecond)
-	return attemptItem{Seq: seq, Attempt: a}
+	return attemptItem{ID: at.String(), Seq: at.seq, Index: at.index, Attempt: a}
+}
+
+// attemptPos locates an attempt in the delivery log: its message's
+// sequence in ATTEMPTS and its index there.
+type attemptPos struct {
+	seq   uint64
+	index int
+}
+
+// String is the attempt's id; "" for the zero attemptPos (not logged).
+func (p attemptPos) String() string {
+	switch {
+	case p.seq == 0:
+		return ""
+	case p.index == 0:
+		return strconv.FormatUint(p.seq, 10)
+	}
+	return strconv.FormatUint(p.seq, 10) + "." + strconv.Itoa(p.index)
+}
+
+// parseAttemptID reads an attempt's id ("<seq>" or "<seq>.<index>").
+func parseAttemptID(s string) (attemptPos, bool) {
+	seqPart, indexPart, dotted := strings.Cut(s, ".")
+	seq, err := strconv.ParseUint(seqPart, 10, 64)
+	if err != nil || seq == 0 {
+		return attemptPos{}, false
+	}
+	p := attemptPos{seq: seq}
+	if dotted {
+		i, err := strconv.ParseUint(indexPart, 10, 16)
+		if err != nil {
+			return attemptPos{}, false
+		}
+		p.index = int(i)
+	}
+	return p, true
 }
 
 // listAttemptsResponse answers GET /v1/webhooks/{id}/attempts. Next, when
@@ -44,7 +88,7 @@ type listAttemptsResponse struct {
 type attemptsQuery struct {
 	status schemas.Outcome // empty = all
 	limit  int
-	before uint64 // 0 = from the newest
+	before attemptPos // zero = from the newest
 }
 
 func parseAttemptsQuery(r *http.Request) (attemptsQuery, error) {
@@ -64,11 +108,11 @@ func parseAttemptsQuery(r *http.Request) (attemptsQuery, error) {
 		q.limit = n
 	}
 	if s := v.Get("before"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || n == 0 {
+		p, ok := parseAttemptID(s)
+		if !ok {
 			return q, invalid("before", "is not a cursor from a previous page's next")
 		}
-		q.before = n
+		q.before = p
 	}
 	return q, nil
 }
@@ -92,7 +136,7 @@ func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, tenantID s
 	}
 	resp := listAttemptsResponse{Data: items}
 	if more && len(items) > 0 {
-		resp.Next = strconv.FormatUint(items[len(items)-1].Seq, 10)
+		resp.Next = items[len(items)-1].ID
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -102,22 +146,26 @@ func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request, tenantID s
 // q.status and come before q.before, newest first, and whether older ones
 // match too.
 func (s *Server) readAttempts(ctx context.Context, subject string, q attemptsQuery) ([]attemptItem, bool, error) {
-	page := streamlog.Page{Limit: q.limit, Before: q.before}
-	entries, more, err := streamlog.ReadNewest(ctx, s.broker.JS, broker.StreamAttempts, subject, page,
-		func(m streamlog.Msg) (schemas.Attempt, bool) {
-			var a schemas.Attempt
-			if err := schemas.Unmarshal(m.Data, &a); err != nil {
+	page := streamlog.Page{Limit: q.limit, Before: q.before.seq, BeforeIndex: q.before.index}
+	entries, more, err := streamlog.ReadNewestEach(ctx, s.broker.JS, broker.StreamAttempts, subject, page,
+		func(m streamlog.Msg, keep func(int, schemas.Attempt)) {
+			err := schemas.UnmarshalAttempts(m.Data, func(i int, a *schemas.Attempt) error {
+				if q.status == "" || a.Outcome == q.status {
+					keep(i, *a)
+				}
+				return nil
+			})
+			if err != nil {
+				// What decoded before the damage is kept.
 				s.logger.Warn("undecodable attempt in the delivery log", "subject", subject, "seq", m.Seq, "err", err)
-				return a, false
 			}
-			return a, q.status == "" || a.Outcome == q.status
 		})
 	if err != nil {
 		return nil, false, fmt.Errorf("api: read attempts: %w", err)
 	}
 	items := make([]attemptItem, 0, len(entries))
 	for _, e := range entries {
-		items = append(items, newAttemptItem(e.Seq, e.Value))
+		items = append(items, newAttemptItem(attemptPos{seq: e.Seq, index: e.Index}, e.Value))
 	}
 	return items, more, nil
 }

@@ -15,7 +15,9 @@ import (
 
 type attemptsPage struct {
 	Data []struct {
-		Seq uint64 `json:"seq"`
+		ID    string `json:"id"`
+		Seq   uint64 `json:"seq"`
+		Index int    `json:"index"`
 		schemas.Attempt
 	} `json:"data"`
 	Next string `json:"next"`
@@ -30,25 +32,32 @@ func (p attemptsPage) attempts() []int {
 	return out
 }
 
-// logAttempts publishes attempts 1..n for the webhook to ATTEMPTS as the
-// sender does; attempt i's outcome cycles success, failed, error.
-func logAttempts(t *testing.T, tb *testBundle, webhookID string, n int) {
+// logAttempts publishes attempts 1..10 for the webhook to ATTEMPTS as
+// senders do, several to a message: 1 | 2 3 4 | 5 6 | 7 8 9 10. Attempt
+// i's outcome cycles success, failed, error.
+func logAttempts(t *testing.T, tb *testBundle, webhookID string) {
 	t.Helper()
 	ctx := context.Background()
 	outcomes := []schemas.Outcome{schemas.OutcomeSuccess, schemas.OutcomeFailed, schemas.OutcomeError}
-	for i := 1; i <= n; i++ {
-		a := schemas.Attempt{
-			DeliveryID: fmt.Sprintf("evt_%d:%s", i, webhookID), EventID: fmt.Sprintf("evt_%d", i), EventType: "sync.started",
-			TenantID: tenantA, WebhookID: webhookID, Attempt: i, URL: "https://receiver.example.com/",
-			Outcome: outcomes[(i-1)%3], StatusCode: 200, Latency: 1500 * time.Microsecond,
-			At: time.Date(2024, 5, 1, 12, 0, i, 0, time.UTC),
+	i := 1
+	for _, together := range []int{1, 3, 2, 4} {
+		var msg []byte
+		for range together {
+			a := schemas.Attempt{
+				DeliveryID: fmt.Sprintf("evt_%d:%s", i, webhookID), EventID: fmt.Sprintf("evt_%d", i), EventType: "sync.started",
+				TenantID: tenantA, WebhookID: webhookID, Attempt: i, URL: "https://receiver.example.com/",
+				Outcome: outcomes[(i-1)%3], StatusCode: 200, Latency: 1500 * time.Microsecond,
+				At: time.Date(2024, 5, 1, 12, 0, i, 0, time.UTC),
+			}
+			var err error
+			msg, err = schemas.Marshal(msg, &a)
+			require.NoError(t, err)
+			i++
 		}
-		b, err := schemas.Marshal(nil, &a)
-		require.NoError(t, err)
-		_, err = tb.b.JS.Publish(ctx, broker.AttemptSubject(tenantA, webhookID), b)
+		_, err := tb.b.JS.Publish(ctx, broker.AttemptSubject(tenantA, webhookID), msg)
 		require.NoError(t, err)
 		// Another webhook's attempts interleave in the stream.
-		_, err = tb.b.JS.Publish(ctx, broker.AttemptSubject(tenantA, "wh_other"), b)
+		_, err = tb.b.JS.Publish(ctx, broker.AttemptSubject(tenantA, "wh_other"), msg)
 		require.NoError(t, err)
 	}
 }
@@ -72,7 +81,7 @@ func TestListAttempts(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	require.JSONEq(t, `{"data":[],"next":""}`, string(r.body))
 
-	logAttempts(t, tb, w.ID, 10)
+	logAttempts(t, tb, w.ID)
 
 	t.Run("newest first", func(t *testing.T) {
 		t.Parallel()
@@ -83,9 +92,36 @@ func TestListAttempts(t *testing.T) {
 		require.Equal(t, w.ID, a.WebhookID)
 		require.Equal(t, "evt_10", a.EventID)
 		require.InDelta(t, 1.5, a.LatencyMS, 1e-9)
-		for i := 1; i < len(p.Data); i++ {
-			require.Greater(t, p.Data[i-1].Seq, p.Data[i].Seq)
+		var ids []string
+		for i, a := range p.Data {
+			ids = append(ids, a.ID)
+			if i > 0 {
+				prev := p.Data[i-1]
+				require.True(t, prev.Seq > a.Seq || prev.Seq == a.Seq && prev.Index == a.Index+1, "newest first: %s before %s", prev.ID, a.ID)
+			}
 		}
+		// Attempts logged together share a message; an id names each.
+		s1, s2, s3, s4 := p.Data[9].Seq, p.Data[8].Seq, p.Data[5].Seq, p.Data[3].Seq
+		require.Equal(t, []string{
+			fmt.Sprintf("%d.3", s4), fmt.Sprintf("%d.2", s4), fmt.Sprintf("%d.1", s4), fmt.Sprint(s4),
+			fmt.Sprintf("%d.1", s3), fmt.Sprint(s3),
+			fmt.Sprintf("%d.2", s2), fmt.Sprintf("%d.1", s2), fmt.Sprint(s2),
+			fmt.Sprint(s1),
+		}, ids)
+
+		// One attempt of a message, expanded.
+		for _, want := range []int{9, 7, 3} {
+			var one struct {
+				ID      string `json:"id"`
+				Attempt int    `json:"attempt"`
+			}
+			r := tb.do(t, http.MethodGet, path+"/"+ids[10-want], tokenA, nil)
+			require.Equal(t, http.StatusOK, r.status, string(r.body))
+			r.json(t, &one)
+			require.Equal(t, want, one.Attempt)
+			require.Equal(t, ids[10-want], one.ID)
+		}
+		require.Equal(t, http.StatusNotFound, tb.do(t, http.MethodGet, path+"/"+fmt.Sprintf("%d.4", s4), tokenA, nil).status)
 	})
 
 	t.Run("status filter", func(t *testing.T) {
@@ -131,7 +167,7 @@ func TestListAttempts(t *testing.T) {
 		t.Parallel()
 		for q, field := range map[string]string{
 			"?status=ok": "status", "?limit=0": "limit", "?limit=201": "limit", "?limit=x": "limit",
-			"?before=abc": "before", "?before=0": "before",
+			"?before=abc": "before", "?before=0": "before", "?before=5.x": "before", "?before=.1": "before",
 		} {
 			r := tb.do(t, http.MethodGet, path+q, tokenA, nil)
 			require.Equal(t, http.StatusBadRequest, r.status, q)

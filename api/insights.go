@@ -18,37 +18,51 @@ import (
 	"github.com/hookstream/hookstream/sender"
 )
 
-// attempt returns the tenant's webhook and the attempt at the seq path
-// value in its delivery log, or a 404.
-func (s *Server) attempt(ctx context.Context, r *http.Request, tenantID string) (*schemas.Webhook, schemas.Attempt, uint64, error) {
+// attempt returns the tenant's webhook and the attempt its delivery log
+// holds under the attempt path value (an id), or a 404.
+func (s *Server) attempt(ctx context.Context, r *http.Request, tenantID string) (*schemas.Webhook, schemas.Attempt, attemptPos, error) {
 	wh, err := s.webhook(ctx, tenantID, r.PathValue("id"))
 	if err != nil {
-		return nil, schemas.Attempt{}, 0, err
+		return nil, schemas.Attempt{}, attemptPos{}, err
 	}
-	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
-	if err != nil || seq == 0 {
-		return nil, schemas.Attempt{}, 0, notFound("attempt")
+	pos, ok := parseAttemptID(r.PathValue("attempt"))
+	if !ok {
+		return nil, schemas.Attempt{}, pos, notFound("attempt")
 	}
 	stream, err := s.broker.JS.Stream(ctx, broker.StreamAttempts)
 	if err != nil {
-		return nil, schemas.Attempt{}, 0, fmt.Errorf("api: attempts stream: %w", err)
+		return nil, schemas.Attempt{}, pos, fmt.Errorf("api: attempts stream: %w", err)
 	}
-	m, err := stream.GetMsg(ctx, seq)
+	m, err := stream.GetMsg(ctx, pos.seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, schemas.Attempt{}, 0, notFound("attempt")
+		return nil, schemas.Attempt{}, pos, notFound("attempt")
 	}
 	if err != nil {
-		return nil, schemas.Attempt{}, 0, fmt.Errorf("api: read attempt: %w", err)
+		return nil, schemas.Attempt{}, pos, fmt.Errorf("api: read attempt: %w", err)
 	}
 	if m.Subject != broker.AttemptSubject(tenantID, wh.ID) {
-		return nil, schemas.Attempt{}, 0, notFound("attempt") // another webhook's, or another tenant's
+		return nil, schemas.Attempt{}, pos, notFound("attempt") // another webhook's, or another tenant's
 	}
 	var a schemas.Attempt
-	if err := schemas.Unmarshal(m.Data, &a); err != nil {
-		return nil, schemas.Attempt{}, 0, fmt.Errorf("api: attempt %d: %w", seq, err)
+	found := false
+	err = schemas.UnmarshalAttempts(m.Data, func(i int, d *schemas.Attempt) error {
+		if i == pos.index {
+			a, found = *d, true
+			return errStopDecoding
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopDecoding) {
+		return nil, schemas.Attempt{}, pos, fmt.Errorf("api: attempt %s: %w", pos, err)
 	}
-	return wh, a, seq, nil
+	if !found {
+		return nil, schemas.Attempt{}, pos, notFound("attempt")
+	}
+	return wh, a, pos, nil
 }
+
+// errStopDecoding ends a decode that found what it was after.
+var errStopDecoding = errors.New("found")
 
 // attemptDetail is one attempt of the delivery log, expanded: the request
 // as sent (signature, IV and custom header values masked) and its body.
@@ -68,9 +82,9 @@ type jsonText []byte
 
 func (j jsonText) MarshalJSON() ([]byte, error) { return j, nil }
 
-// getAttempt handles GET /v1/webhooks/{id}/attempts/{seq}.
+// getAttempt handles GET /v1/webhooks/{id}/attempts/{attempt}.
 func (s *Server) getAttempt(w http.ResponseWriter, r *http.Request, tenantID string) error {
-	wh, a, seq, err := s.attempt(r.Context(), r, tenantID)
+	wh, a, pos, err := s.attempt(r.Context(), r, tenantID)
 	if err != nil {
 		return err
 	}
@@ -79,7 +93,7 @@ func (s *Server) getAttempt(w http.ResponseWriter, r *http.Request, tenantID str
 	if err != nil {
 		return err
 	}
-	out := attemptDetail{attemptItem: newAttemptItem(seq, a), RequestHeaders: headers, Resendable: a.EventSeq != 0}
+	out := attemptDetail{attemptItem: newAttemptItem(pos, a), RequestHeaders: headers, Resendable: a.EventSeq != 0}
 	switch {
 	case a.Encrypted:
 		out.BodyNote = "encrypted: the body sent was AES-256-GCM ciphertext, which Hookstream does not keep"
@@ -123,7 +137,7 @@ type resendResponse struct {
 	Queued     bool   `json:"queued"`
 }
 
-// resendAttempt handles POST /v1/webhooks/{id}/attempts/{seq}/resend: the
+// resendAttempt handles POST /v1/webhooks/{id}/attempts/{attempt}/resend: the
 // event of that attempt goes to the webhook once more, now, with a fresh
 // attempt budget and the same webhook-id (receivers deduplicate on it).
 func (s *Server) resendAttempt(w http.ResponseWriter, r *http.Request, tenantID string) error {

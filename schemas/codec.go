@@ -92,6 +92,33 @@ func Unmarshal(data []byte, v any) error {
 	return nil
 }
 
+// UnmarshalAttempts decodes a delivery-log message: one or more Attempts,
+// each msgpack-encoded with Marshal, back to back (a sender logs a
+// webhook's attempts of the last moment in one message). It calls fn with
+// each in order and its index in the message, and stops at fn's first error.
+func UnmarshalAttempts(data []byte, fn func(i int, a *Attempt) error) error {
+	if len(data) == 0 {
+		return fmt.Errorf("schemas: msgpack decode %T: empty message", Attempt{})
+	}
+	d := decoders.Get().(*decoder)
+	defer func() {
+		d.r.Reset(nil)
+		decoders.Put(d)
+	}()
+	d.r.Reset(data)
+	d.dec.ResetReader(&d.r)
+	for i := 0; d.r.Len() > 0; i++ {
+		var a Attempt
+		if err := d.dec.Decode(&a); err != nil {
+			return fmt.Errorf("schemas: msgpack decode attempt %d: %w", i, err)
+		}
+		if err := fn(i, &a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DecodeEvent decodes an event as it arrives on the events subject: JSON when
 // contentType is application/json, msgpack otherwise.
 func DecodeEvent(data []byte, contentType string, ev *Event) error {

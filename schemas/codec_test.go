@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -116,6 +117,41 @@ func TestMarshalAppends(t *testing.T) {
 	var back schemas.Event
 	require.NoError(t, schemas.Unmarshal(buf[6:], &back))
 	require.Equal(t, ev, back)
+}
+
+// A delivery-log message is one or more attempts back to back.
+func TestUnmarshalAttempts(t *testing.T) {
+	t.Parallel()
+	var msg []byte
+	for i := 1; i <= 3; i++ {
+		var err error
+		msg, err = schemas.Marshal(msg, &schemas.Attempt{DeliveryID: "d", Attempt: i, Outcome: schemas.OutcomeSuccess,
+			At: time.Date(2024, 5, 1, 12, 0, i, 0, time.UTC)})
+		require.NoError(t, err)
+	}
+	var got []int
+	require.NoError(t, schemas.UnmarshalAttempts(msg, func(i int, a *schemas.Attempt) error {
+		require.Equal(t, len(got), i)
+		got = append(got, a.Attempt)
+		return nil
+	}))
+	require.Equal(t, []int{1, 2, 3}, got)
+
+	// fn's error stops the read and comes back as is.
+	stop := errors.New("stop")
+	n := 0
+	require.ErrorIs(t, schemas.UnmarshalAttempts(msg, func(int, *schemas.Attempt) error { n++; return stop }), stop)
+	require.Equal(t, 1, n)
+
+	// Damage after the first attempt: what came before is read, then an error.
+	got = got[:0]
+	err := schemas.UnmarshalAttempts(append(msg[:len(msg)/3+1:len(msg)/3+1], 0xc1), func(_ int, a *schemas.Attempt) error {
+		got = append(got, a.Attempt)
+		return nil
+	})
+	require.Error(t, err)
+	require.Equal(t, []int{1}, got)
+	require.Error(t, schemas.UnmarshalAttempts(nil, func(int, *schemas.Attempt) error { return nil }), "empty")
 }
 
 func TestUnmarshalRefusesTrailingBytes(t *testing.T) {

@@ -137,6 +137,7 @@ type Sender struct {
 	eps           endpoints
 	handoffs      chan handoff       // replaced messages awaiting their replacement's ack
 	batches       broker.HeldBatches // deliveries sent back, a batch per webhook
+	log           *attemptLog        // attempts waiting to be logged, by webhook
 	holds         chan holdWrite     // holds for writeHolds to share; nil without Health
 	tstats        tenantStats
 	statsInterval time.Duration
@@ -196,6 +197,7 @@ func New(cfg Config) (*Sender, error) {
 	s.health = newHealth(cfg.Health, cfg.DisableAfter, s.now)
 	s.statsInterval = cmp.Or(cfg.StatsInterval, StatsInterval)
 	s.payloads = newPayloads(s.js)
+	s.log = newAttemptLog(s.js, s.logger)
 	s.maxBroken = cfg.MaxBroken
 	if s.maxBroken <= 0 {
 		for _, d := range s.schedule {
@@ -323,6 +325,11 @@ func (s *Sender) Run(ctx context.Context) error {
 		defer close(statsDone)
 		s.writeStats(stopStats)
 	}()
+	stopLog, logDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(logDone)
+		s.log.run(stopLog)
+	}()
 
 	<-ctx.Done()
 	s.stopping.Store(true)
@@ -338,6 +345,13 @@ func (s *Sender) Run(ctx context.Context) error {
 	<-holdsDone
 	close(stopStats)
 	<-statsDone
+	close(stopLog) // the workers are done logging
+	<-logDone
+	select {
+	case <-s.js.PublishAsyncComplete(): // the log's last writes are stored
+	case <-time.After(logFlushWait):
+		s.logger.Warn("delivery log: writes still unconfirmed at shutdown")
+	}
 	s.eps.each(func(_ string, e *endpoint) {
 		for _, j := range e.drain() {
 			_ = j.msg.Nak()
@@ -542,7 +556,7 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 	rec := NewAttempt(d, wh, attempt, at, &res)
 	verdict := s.judge(wh, &res, attempt)
 	rec.Final = verdict != retry && verdict != delivered
-	s.record(ctx, &rec)
+	s.log.add(&rec)
 	d.History = append(d.History, schemas.AttemptSummary{Attempt: attempt, At: at, Outcome: res.Outcome, StatusCode: res.StatusCode, Error: res.Error})
 
 	if verdict == delivered {
@@ -809,21 +823,6 @@ func NewAttempt(d *schemas.Delivery, wh *schemas.Webhook, attempt int, at time.T
 		DeliveryID: d.ID, EventID: d.EventID, EventType: d.EventType, TenantID: d.TenantID, WebhookID: d.WebhookID,
 		Attempt: attempt, URL: wh.URL, Outcome: res.Outcome, StatusCode: res.StatusCode, Latency: res.Latency,
 		Error: res.Error, Response: res.Response, At: at, EventSeq: d.EventSeq, Encrypted: wh.Encrypted(),
-	}
-}
-
-// record logs the attempt to ATTEMPTS and waits for it to be stored.
-//
-// The write is asynchronous, and nothing waits for it: the worker moves on,
-// and a write that fails is logged by the broker's asynchronous error
-// handler. The log costs no round trip per attempt.
-func (s *Sender) record(ctx context.Context, a *schemas.Attempt) {
-	data, err := schemas.Marshal(nil, a)
-	if err == nil {
-		_, err = s.js.PublishMsgAsync(&nats.Msg{Subject: broker.AttemptSubject(a.TenantID, a.WebhookID), Data: data})
-	}
-	if err != nil {
-		s.logger.WarnContext(ctx, "attempt not logged", "delivery_id", a.DeliveryID, "err", err)
 	}
 }
 

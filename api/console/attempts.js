@@ -29,7 +29,7 @@ export function deliveryLog(section, id, view) {
       h('th', {scope: 'col'}, h('span', {class: 'sr-only'}, 'Details')))),
     tbody);
   let next = '';
-  let newest = 0;
+  let newest = null; // the newest attempt shown
   let loading = false;
 
   filter.addEventListener('change', () => load());
@@ -50,7 +50,7 @@ export function deliveryLog(section, id, view) {
       const res = await fetchPage('');
       tbody.replaceChildren();
       for (const a of res.data) tbody.append(...attemptRows(a));
-      newest = res.data.length ? res.data[0].seq : 0;
+      newest = res.data.length ? res.data[0] : null;
       next = res.next;
       more.hidden = !next;
       status.textContent = res.data.length ? '' : (filter.value ? 'No ' + filter.value + ' attempts.' : 'No attempts yet: deliveries appear here as they are made.');
@@ -81,15 +81,21 @@ export function deliveryLog(section, id, view) {
   async function refresh() {
     if (loading) return;
     const res = await fetchPage('');
-    const fresh = res.data.filter((a) => a.seq > newest);
+    const fresh = res.data.filter((a) => newer(a, newest));
     if (!fresh.length) return;
-    if (newest === 0 || (fresh.length === res.data.length && res.next)) {
+    if (newest === null || (fresh.length === res.data.length && res.next)) {
       // Nothing shown yet, or more new attempts than a page: start over.
       await load();
       return;
     }
     tbody.prepend(...fresh.flatMap(attemptRows));
-    newest = fresh[0].seq;
+    newest = fresh[0];
+  }
+
+  // newer says attempt a is later in the log than b (or b is null): by the
+  // sequence of the message holding it, then by its index there.
+  function newer(a, b) {
+    return b === null || a.seq > b.seq || (a.seq === b.seq && a.index > b.index);
   }
 
   view.every(5000, refresh);
@@ -111,14 +117,14 @@ export function deliveryLog(section, id, view) {
           loaded = true;
           fill(cell, h('p', {class: 'hint'}, 'Loading…'));
           try {
-            renderDetail(cell, await api('GET', '/v1/webhooks/' + enc(id) + '/attempts/' + a.seq, undefined, {signal: view.signal}));
+            renderDetail(cell, await api('GET', '/v1/webhooks/' + enc(id) + '/attempts/' + a.id, undefined, {signal: view.signal}));
           } catch (err) {
             loaded = false;
             if (!isAbort(err)) showError(cell, err);
           }
         }
       }}, 'Details');
-    const row = h('tr', {'data-seq': a.seq, 'data-outcome': a.outcome, 'data-event-type': a.event_type, 'data-event-id': a.event_id},
+    const row = h('tr', {'data-attempt': a.id, 'data-outcome': a.outcome, 'data-event-type': a.event_type, 'data-event-id': a.event_id},
       h('td', {'data-label': 'Time'}, h('time', {datetime: a.at, title: fmt.ago(a.at)}, fmt.time(a.at))),
       h('td', {'data-label': 'Event'}, h('span', {class: 'event-type'}, a.event_type), a.final ? h('span', {class: 'hint'}, ' (last try)') : null),
       h('td', {'data-label': 'Attempt'}, '#' + a.attempt),
@@ -137,7 +143,7 @@ export function deliveryLog(section, id, view) {
     const resend = d.resendable ? h('button', {type: 'button', class: 'small', onclick: async () => {
       resend.disabled = true;
       try {
-        const r = await api('POST', '/v1/webhooks/' + enc(id) + '/attempts/' + d.seq + '/resend');
+        const r = await api('POST', '/v1/webhooks/' + enc(id) + '/attempts/' + d.id + '/resend');
         resendStatus.textContent = 'Queued again (delivery ' + r.delivery_id + '); the new attempt appears at the top of this log.';
       } catch (err) {
         resend.disabled = false;

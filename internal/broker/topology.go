@@ -142,7 +142,9 @@ type Topology struct {
 	// scheduler removes older ones (with an audit record). The stream keeps
 	// them a day longer as a safety net. Optional; default 7 days.
 	DeadLetterRetention time.Duration
-	// AttemptsPerWebhook caps the delivery log per webhook. Optional; default 10,000.
+	// AttemptsPerWebhook caps the delivery log per webhook, in messages: a
+	// message holds a sender's attempts to the webhook of a moment, one or
+	// more. Optional; default 10,000.
 	AttemptsPerWebhook int64
 	// SenderAckWait is how long a sender may hold a delivery before it is
 	// redelivered elsewhere: it must exceed the HTTP timeout. Optional; default 60s.
@@ -201,7 +203,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		},
 		{
 			Name: StreamAttempts, Subjects: []string{subjAttempts + ">"},
-			Description: "delivery log: one message per HTTP attempt",
+			Description: "delivery log: each message holds a sender's HTTP attempts to one webhook within a moment",
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas,
 			MaxAge: t.AttemptsMaxAge, MaxMsgsPerSubject: t.AttemptsPerWebhook,
 		},

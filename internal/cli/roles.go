@@ -40,7 +40,7 @@ func (t *topoFlags) register(f *flags) {
 		"how long dead letters wait for a replay; each end-of-day run removes older ones, with an audit record")
 	f.duration(&t.attempts, "attempts-retention", "HOOKSTREAM_ATTEMPTS_RETENTION", 14*24*time.Hour, "how long the delivery log keeps attempts")
 	f.integer(&t.attemptsPerHook, "attempts-per-webhook", "HOOKSTREAM_ATTEMPTS_PER_WEBHOOK", 10_000,
-		"the most attempts the delivery log keeps per webhook (the oldest go first)")
+		"how many messages of the delivery log are kept per webhook (the oldest go first); a message holds a sender's attempts to the webhook within 0.1 s (up to 64), so at least this many attempts are kept")
 	f.duration(&t.events, "events-retention", "HOOKSTREAM_EVENTS_RETENTION", 7*24*time.Hour,
 		"how long events are kept (the delivery log shows and resends their bodies from them)")
 	f.duration(&t.senderAckWait, "sender-ack-wait", "HOOKSTREAM_SENDER_ACK_WAIT", 60*time.Second,

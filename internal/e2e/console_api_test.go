@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -21,20 +20,15 @@ func TestDeliveryLogDetailResendAndStats(t *testing.T) {
 	first := rc.next(t)
 	e.settle()
 
-	var log struct {
-		Data []struct {
-			Seq       uint64 `json:"seq"`
-			EventType string `json:"event_type"`
-		} `json:"data"`
-	}
-	require.Equal(t, http.StatusOK, e.call(http.MethodGet, "/v1/webhooks/"+wh.ID+"/attempts", nil, &log))
-	var seq uint64
-	for _, a := range log.Data {
-		if a.EventType == "sync.started" {
-			seq = a.Seq
+	var attemptID string
+	e.deliveryLog(wh.ID, func(log []loggedAttempt) bool {
+		for _, a := range log {
+			if a.EventType == "sync.started" {
+				attemptID = a.ID
+			}
 		}
-	}
-	require.NotZero(t, seq)
+		return attemptID != ""
+	})
 
 	var detail struct {
 		DeliveryID     string            `json:"delivery_id"`
@@ -42,7 +36,7 @@ func TestDeliveryLogDetailResendAndStats(t *testing.T) {
 		Body           json.RawMessage   `json:"body"`
 		Resendable     bool              `json:"resendable"`
 	}
-	path := "/v1/webhooks/" + wh.ID + "/attempts/" + strconv.FormatUint(seq, 10)
+	path := "/v1/webhooks/" + wh.ID + "/attempts/" + attemptID
 	require.Equal(t, http.StatusOK, e.call(http.MethodGet, path, nil, &detail))
 	require.Equal(t, first.Header.Get("webhook-id"), detail.RequestHeaders["Webhook-Id"])
 	require.Equal(t, "sync.started", detail.RequestHeaders["Webhook-Event-Type"])
@@ -62,6 +56,7 @@ func TestDeliveryLogDetailResendAndStats(t *testing.T) {
 	require.Equal(t, id, again.Event.ID)
 	require.Equal(t, first.Header.Get("webhook-id"), again.Header.Get("webhook-id"))
 	e.settle()
+	e.deliveryLog(wh.ID, func(log []loggedAttempt) bool { return len(log) == 3 }) // ping, event, resend
 
 	var stats struct {
 		LastAttempt *struct{ Outcome string } `json:"last_attempt"`
@@ -91,4 +86,6 @@ func TestDeliveryLogDetailResendAndStats(t *testing.T) {
 	require.Equal(t, 10, live.IntervalSeconds)
 	require.Equal(t, http.StatusBadRequest, e.call(http.MethodGet, "/v1/stats/deliveries?minutes=0", nil, nil))
 	require.Equal(t, http.StatusNotFound, e.call(http.MethodGet, "/v1/webhooks/"+wh.ID+"/attempts/999999", nil, nil))
+	require.Equal(t, http.StatusNotFound, e.call(http.MethodGet, path+".999", nil, nil), "an index past the message's attempts")
+	require.Equal(t, http.StatusNotFound, e.call(http.MethodGet, "/v1/webhooks/"+wh.ID+"/attempts/1.x", nil, nil))
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/scheduler/schedulertest"
+	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/sender"
 )
 
@@ -161,6 +162,26 @@ func (e *env) stop() {
 
 // call makes an API request with the default tenant's token and decodes the
 // JSON answer into out (when not nil). It returns the status code.
+// loggedAttempt is an entry of GET /v1/webhooks/{id}/attempts.
+type loggedAttempt struct {
+	ID string `json:"id"`
+	schemas.Attempt
+}
+
+// deliveryLog polls a webhook's delivery log, newest first, until complete
+// says it is: senders log attempts a moment after making them (within 0.1 s).
+func (e *env) deliveryLog(webhookID string, complete func([]loggedAttempt) bool) []loggedAttempt {
+	e.t.Helper()
+	var log struct {
+		Data []loggedAttempt `json:"data"`
+	}
+	require.Eventually(e.t, func() bool {
+		log.Data = nil
+		return e.call(http.MethodGet, "/v1/webhooks/"+webhookID+"/attempts", nil, &log) == http.StatusOK && complete(log.Data)
+	}, 10*time.Second, 20*time.Millisecond, "the delivery log of %s", webhookID)
+	return log.Data
+}
+
 func (e *env) call(method, path string, body any, out any) int {
 	e.t.Helper()
 	return callAPI(e.t, e.api.URL, testToken, method, path, body, out)

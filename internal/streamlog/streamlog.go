@@ -43,6 +43,10 @@ type Page struct {
 	// is the cursor of the next (older) page, the Seq of the last entry of
 	// the previous one. Optional.
 	Before uint64
+	// BeforeIndex, with Before, also keeps the values of message Before
+	// whose Index is below it (ReadNewestEach): the cursor of a page that
+	// ended inside a message. Optional.
+	BeforeIndex int
 	// Since skips messages the stream stored before it, without reading
 	// them. Optional.
 	Since time.Time
@@ -50,7 +54,10 @@ type Page struct {
 
 // Entry is a message ReadNewest kept, decoded.
 type Entry[T any] struct {
-	Seq   uint64
+	Seq uint64
+	// Index is the value's place among its message's values (ReadNewestEach);
+	// 0 for ReadNewest.
+	Index int
 	Time  time.Time
 	Value T
 }
@@ -81,24 +88,43 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream, filter string, r 
 func ReadNewest[T any](ctx context.Context, js jetstream.JetStream, stream, filter string, page Page,
 	decode func(Msg) (T, bool),
 ) (entries []Entry[T], more bool, err error) {
+	return ReadNewestEach(ctx, js, stream, filter, page, func(m Msg, keep func(int, T)) {
+		if v, ok := decode(m); ok {
+			keep(0, v)
+		}
+	})
+}
+
+// ReadNewestEach is ReadNewest for messages that hold several values each:
+// decode calls keep with each value of the message to keep and its index
+// among the message's values, in index order. Entries are newest first by
+// sequence, then by index.
+func ReadNewestEach[T any](ctx context.Context, js jetstream.JetStream, stream, filter string, page Page,
+	decode func(m Msg, keep func(index int, v T)),
+) (entries []Entry[T], more bool, err error) {
 	if page.Limit < 1 {
 		return nil, false, fmt.Errorf("streamlog: page limit %d is below 1", page.Limit)
 	}
 	entries = []Entry[T]{}
 	r := Range{Since: page.Since}
-	if page.Before != 0 {
-		if page.Before <= 1 {
-			return entries, false, nil
-		}
+	switch {
+	case page.Before != 0 && page.BeforeIndex > 0:
+		r.Through = page.Before
+	case page.Before > 1:
 		r.Through = page.Before - 1
+	case page.Before == 1:
+		return entries, false, nil
 	}
 	ring := make([]Entry[T], page.Limit)
 	matched := 0 // matches seen; the newest min(matched, Limit) are in ring
 	err = Scan(ctx, js, stream, filter, r, func(m Msg) error {
-		if v, ok := decode(m); ok {
-			ring[matched%page.Limit] = Entry[T]{Seq: m.Seq, Time: m.Time, Value: v}
+		decode(m, func(index int, v T) {
+			if m.Seq == page.Before && index >= page.BeforeIndex {
+				return // on the previous page
+			}
+			ring[matched%page.Limit] = Entry[T]{Seq: m.Seq, Index: index, Time: m.Time, Value: v}
 			matched++
-		}
+		})
 		return nil
 	})
 	if err != nil {

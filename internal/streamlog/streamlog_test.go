@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,60 @@ func TestReadNewest(t *testing.T) {
 		_, _, err := ReadNewest(ctx, js, "NOPE", "log.a", Page{Limit: 1}, number(nil))
 		require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
 	})
+}
+
+func TestReadNewestEach(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	_, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: testStream, Subjects: []string{"log.>"}})
+	require.NoError(t, err)
+	// Values 1..10 in messages of several: "1" "2 3 4" "5 6" "7 8 9 10".
+	for _, body := range []string{"1", "2 3 4", "5 6", "7 8 9 10"} {
+		_, err := b.JS.Publish(ctx, "log.a", []byte(body))
+		require.NoError(t, err)
+	}
+	read := func(t *testing.T, p Page, keep func(int) bool) ([]Entry[int], bool) {
+		t.Helper()
+		es, more, err := ReadNewestEach(ctx, b.JS, testStream, "log.a", p, func(m Msg, add func(int, int)) {
+			for i, f := range strings.Fields(string(m.Data)) {
+				if n, err := strconv.Atoi(f); err == nil && (keep == nil || keep(n)) {
+					add(i, n)
+				}
+			}
+		})
+		require.NoError(t, err)
+		return es, more
+	}
+
+	es, more := read(t, Page{Limit: 50}, nil)
+	require.Equal(t, []int{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, values(es))
+	require.False(t, more)
+	require.Equal(t, 3, es[0].Index)
+	require.Equal(t, es[0].Seq, es[3].Seq)
+	require.Equal(t, 0, es[3].Index)
+
+	// Pages end inside messages: the cursor is (Seq, Index).
+	var pages [][]int
+	p := Page{Limit: 4}
+	for range 10 {
+		es, more := read(t, p, nil)
+		pages = append(pages, values(es))
+		if !more {
+			break
+		}
+		p.Before, p.BeforeIndex = es[len(es)-1].Seq, es[len(es)-1].Index
+	}
+	require.Equal(t, [][]int{{10, 9, 8, 7}, {6, 5, 4, 3}, {2, 1}}, pages)
+
+	// Filtered values keep their index in the message.
+	even := func(n int) bool { return n%2 == 0 }
+	es, more = read(t, Page{Limit: 2}, even)
+	require.Equal(t, []int{10, 8}, values(es))
+	require.Equal(t, []int{3, 1}, []int{es[0].Index, es[1].Index})
+	require.True(t, more)
+	es, _ = read(t, Page{Limit: 2, Before: es[1].Seq, BeforeIndex: es[1].Index}, even)
+	require.Equal(t, []int{6, 4}, values(es))
 }
 
 func TestReadNewestSince(t *testing.T) {
