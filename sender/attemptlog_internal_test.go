@@ -2,7 +2,6 @@ package sender
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -57,13 +56,8 @@ func TestAttemptsAreLoggedTogether(t *testing.T) {
 	wh, got := countingReceiver(t, nil)
 	const n = 300
 	for i := range n {
-		ev := &schemas.Event{ID: fmt.Sprintf("evt_%03d", i), Type: schemas.TypeSyncStarted, TenantID: "t1", OrgID: "o1",
-			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)}
-		d := &schemas.Delivery{ID: schemas.DeliveryID(ev.ID, wh.ID), EventID: ev.ID, EventType: ev.Type, TenantID: "t1",
-			OrgID: "o1", WebhookID: wh.ID, Payload: schemas.AppendJSON(nil, ev, true)}
-		data, err := schemas.Marshal(nil, d)
-		require.NoError(t, err)
-		_, err = b.JS.Publish(ctx, broker.DeliverySubject("t1", wh.ID), data)
+		_, data := testDelivery(t, wh, i, time.Time{})
+		_, err := b.JS.Publish(ctx, broker.DeliverySubject("t1", wh.ID), data)
 		require.NoError(t, err)
 	}
 	s, err := New(Config{JS: b.JS, Webhooks: oneWebhook{wh}, Workers: 16,

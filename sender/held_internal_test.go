@@ -41,12 +41,8 @@ func heldBatchDue(t *testing.T, n int, waitingSince time.Time, hold time.Time) (
 
 	var entries []byte
 	for i := range n {
-		ev := &schemas.Event{ID: "evt_" + string(rune('a'+i)), Type: schemas.TypeSyncStarted, TenantID: "t1", OrgID: "o1",
-			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)}
-		d := &schemas.Delivery{ID: schemas.DeliveryID(ev.ID, wh.ID), EventID: ev.ID, EventType: ev.Type, TenantID: "t1",
-			OrgID: "o1", WebhookID: wh.ID, Payload: schemas.AppendJSON(nil, ev, true), WaitingSince: waitingSince}
-		data, err := schemas.Marshal(nil, d)
-		require.NoError(t, err)
+		d, data := testDelivery(t, wh, i, waitingSince)
+		var err error
 		entries, err = broker.AppendHeld(entries, &broker.HeldDelivery{ID: d.ID, Data: data})
 		require.NoError(t, err)
 	}
@@ -73,6 +69,19 @@ func heldBatchDue(t *testing.T, n int, waitingSince time.Time, hold time.Time) (
 		return err == nil && info.AckFloor.Stream >= 1
 	}, 10*time.Second, 10*time.Millisecond, "the batch acknowledged")
 	return s, got, b
+}
+
+// testDelivery is delivery i of a sync.started event (evt_000, evt_001, …)
+// to wh, waiting since waitingSince, and its encoding.
+func testDelivery(t *testing.T, wh *schemas.Webhook, i int, waitingSince time.Time) (*schemas.Delivery, []byte) {
+	t.Helper()
+	ev := &schemas.Event{ID: fmt.Sprintf("evt_%03d", i), Type: schemas.TypeSyncStarted, TenantID: wh.TenantID, OrgID: "o1",
+		Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)}
+	d := &schemas.Delivery{ID: schemas.DeliveryID(ev.ID, wh.ID), EventID: ev.ID, EventType: ev.Type, TenantID: wh.TenantID,
+		OrgID: "o1", WebhookID: wh.ID, Payload: schemas.AppendJSON(nil, ev, true), WaitingSince: waitingSince}
+	data, err := schemas.Marshal(nil, d)
+	require.NoError(t, err)
+	return d, data
 }
 
 // countingReceiver starts a receiver that counts the requests by delivery
@@ -176,12 +185,7 @@ func TestABacklogSentBackTravelsInBatches(t *testing.T) {
 	require.NoError(t, b.Conn.Flush())
 
 	for i := range n {
-		ev := &schemas.Event{ID: fmt.Sprintf("evt_%03d", i), Type: schemas.TypeSyncStarted, TenantID: "t1", OrgID: "o1",
-			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)}
-		d := &schemas.Delivery{ID: schemas.DeliveryID(ev.ID, wh.ID), EventID: ev.ID, EventType: ev.Type, TenantID: "t1",
-			OrgID: "o1", WebhookID: wh.ID, Payload: schemas.AppendJSON(nil, ev, true)}
-		data, err := schemas.Marshal(nil, d)
-		require.NoError(t, err)
+		d, data := testDelivery(t, wh, i, time.Time{})
 		_, err = b.JS.PublishMsg(ctx, &nats.Msg{Subject: broker.DeliverySubject("t1", wh.ID), Data: data,
 			Header: nats.Header{jetstream.MsgIDHeader: []string{d.ID}}})
 		require.NoError(t, err)
