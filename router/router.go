@@ -147,7 +147,7 @@ func (r *Router) Run(ctx context.Context) error {
 
 	h := &handler{r: r, queue: queue}
 	cc, err := cons.Consume(h.handle,
-		jetstream.PullMaxMessages(min(r.inFlight, 1000)), jetstream.PullExpiry(broker.PullExpiry),
+		jetstream.PullMaxMessages(min(r.inFlight, 1000)), jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 				r.logger.Warn("consume", "err", err)

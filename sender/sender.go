@@ -286,7 +286,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		ackWait = info.Config.AckWait
 	}
 	s.eps.queueWait = queueWaitFor(ackWait, s.client.Timeout())
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.workers), jetstream.PullExpiry(broker.PullExpiry))
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.workers), jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}

@@ -330,6 +330,7 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 	select {
 	case <-p.Ready():
 	case err := <-ran:
+		ran <- err // for the deferred wait
 		return Sample{}, fmt.Errorf("bench: pipeline stopped: %w", err)
 	}
 	replicas, err := startSenders(runCtx, srv, max(o.Senders, 1)-1, o.Workers, logger)
@@ -377,6 +378,9 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 	timeout := time.Duration(max(120, events*max(healthyHooks, 1)/500)) * time.Second
 	select {
 	case <-rc.done:
+	case err := <-ran:
+		ran <- err // for the deferred wait
+		return Sample{}, fmt.Errorf("bench: %s: pipeline stopped after %d of %d deliveries: %w", name, rc.healthy.Load(), rc.want, err)
 	case <-time.After(timeout):
 		return Sample{}, fmt.Errorf("bench: %s: %d of %d deliveries after %s", name, rc.healthy.Load(), rc.want, timeout)
 	case <-ctx.Done():

@@ -386,16 +386,25 @@ func retryClusterSettling(ctx context.Context, fn func(context.Context) error) e
 	return err
 }
 
-// PullExpiry is how long the routers' and senders' pull requests live; the
-// server sends a heartbeat at half of it while one waits, and a client that
-// hears neither messages nor heartbeats for the whole of it pulls again.
-// With nats.go's default of 30 s, `hookstream bench` stopped for 30 s in
-// about one run in ten: the senders' consumer had 71,539 deliveries pending,
-// none unacknowledged and no pull request waiting, while the client still
-// counted on its last request, until the missed heartbeats made it pull
-// again. At 5 s such a pause lasts at most 5 s, and an idle consumer sends
-// one small request every 5 s.
+// PullExpiry is how long the routers' and senders' pull requests live; an
+// idle consumer sends one small request that often.
 const PullExpiry = 5 * time.Second
+
+// PullHeartbeat is how often the server tells a waiting pull request it is
+// still there; a client that hears neither messages nor heartbeats for two
+// of them pulls again. It bounds a stall of nats.go's pull consumers
+// (Messages and Consume, v1.55.0): when a consumer takes its last pending
+// message while its previous pull request is still being sent
+// (fetchInProgress; the write can wait behind other publishes on the
+// connection while the server already answers the request), it skips the
+// new request and nothing checks again, so it waits, with the server
+// holding no request, until the missed heartbeats reset it
+// (nats-io/nats.go#1622 describes the same state). In `hookstream bench`
+// the senders' consumer stalled so in about one fanout run in five, for two
+// heartbeats: 30 s with nats.go's defaults, 5 s with the heartbeat at half
+// of PullExpiry, and now at most a second (500 ms is nats.go's least).
+// Heartbeats cost two small messages a second per idle consumer.
+const PullHeartbeat = 500 * time.Millisecond
 
 // Consumer binds the durable consumer name on stream, waiting (until ctx
 // ends) while a new cluster elects the consumer's leader, whose answer the
