@@ -400,7 +400,7 @@ const PullExpiry = 5 * time.Second
 // new request and nothing checks again, so it waits, with the server
 // holding no request, until the missed heartbeats reset it
 // (nats-io/nats.go#1622 describes the same state). In `hookstream bench`
-// the senders' consumer stalled so in about one fanout run in five, for two
+// the senders' consumer stalled so in about one fanout run in four, for two
 // heartbeats: 30 s with nats.go's defaults, 5 s with the heartbeat at half
 // of PullExpiry, and now at most a second (500 ms is nats.go's least).
 // Heartbeats cost two small messages a second per idle consumer.
