@@ -14,11 +14,10 @@ import (
 
 // The delivery log's batching: a sender writes the attempts it made to one
 // webhook within attemptLogLinger as one ATTEMPTS message (at most
-// maxLoggedTogether of them, or maxLogMessage bytes). Storing a message
-// costs the stream about as much as an HTTP attempt's own share of the
-// sender, so one message per attempt was a third of what each delivery
-// stored; a webhook's attempts of the last moment in one message is a few
-// per second per webhook instead.
+// maxLoggedTogether of them, or maxLogMessage bytes). One message per
+// attempt was a third of the messages a one-to-one delivery stored and
+// about 12 % of its CPU (docs/BENCHMARKS.md); this way a busy webhook's log
+// takes about ten messages a second.
 const (
 	attemptLogLinger  = 100 * time.Millisecond
 	maxLoggedTogether = 64
