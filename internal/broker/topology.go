@@ -402,7 +402,8 @@ const PullExpiry = 5 * time.Second
 // (nats-io/nats.go#1622 describes the same state). In `hookstream bench`
 // the senders' consumer stalled so in about one fanout run in four, for two
 // heartbeats: 30 s with nats.go's defaults, 5 s with the heartbeat at half
-// of PullExpiry, and now at most a second (500 ms is nats.go's least).
+// of PullExpiry, and now at most a second (500 ms is nats.go's least);
+// the senders' larger pulls (sender.fetchAhead) also made it rare.
 // Heartbeats cost two small messages a second per idle consumer.
 const PullHeartbeat = 500 * time.Millisecond
 
