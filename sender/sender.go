@@ -670,9 +670,6 @@ func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 // or redelivered if it is not; false if next is too large to share a batch
 // (it must go alone). msgID deduplicates it when the batch is unpacked.
 func (s *Sender) hold(ctx context.Context, msg jetstream.Msg, next *schemas.Delivery, msgID string) bool {
-	if len(next.Payload) > broker.MaxHeldEntry {
-		return false
-	}
 	data, err := schemas.Marshal(nil, next)
 	if err != nil {
 		return false // enqueueThenAck reports it

@@ -24,9 +24,9 @@ const (
 	// at once.
 	maxHeldBatch = 1000
 	maxHeldBytes = 256 << 10
-	// MaxHeldEntry is the largest delivery a batch takes; a larger one is
+	// maxHeldEntry is the largest delivery a batch takes; a larger one is
 	// scheduled alone.
-	MaxHeldEntry = 32 << 10
+	maxHeldEntry = 32 << 10
 )
 
 // HeldEntry is a delivery to hold in its webhook's batch.
@@ -43,9 +43,9 @@ type HeldEntry struct {
 }
 
 // AppendHeldEntry appends d, encoded for a held batch, to dst; ok is false
-// (dst as it was) when d is too large to share one (MaxHeldEntry).
+// (dst as it was) when d is too large to share one (maxHeldEntry).
 func AppendHeldEntry(dst []byte, d *HeldDelivery) (_ []byte, ok bool) {
-	if len(d.Data) > MaxHeldEntry {
+	if len(d.Data) > maxHeldEntry {
 		return dst, false
 	}
 	b, err := AppendHeld(dst, d)

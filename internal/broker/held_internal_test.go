@@ -51,13 +51,13 @@ func TestHeldDeliveriesShareABatchUntilFullOrTaken(t *testing.T) {
 	require.True(t, hb.take(other))
 }
 
-// A delivery larger than MaxHeldEntry does not go into a batch.
+// A delivery larger than maxHeldEntry does not go into a batch.
 func TestAppendHeldEntryLeavesLargeDeliveriesAlone(t *testing.T) {
 	t.Parallel()
-	buf, ok := AppendHeldEntry([]byte{9}, &HeldDelivery{ID: "d1", Data: make([]byte, MaxHeldEntry+1)})
+	buf, ok := AppendHeldEntry([]byte{9}, &HeldDelivery{ID: "d1", Data: make([]byte, maxHeldEntry+1)})
 	require.False(t, ok)
 	require.Equal(t, []byte{9}, buf, "left as it was")
-	buf, ok = AppendHeldEntry(buf, &HeldDelivery{ID: "d1", Data: make([]byte, MaxHeldEntry)})
+	buf, ok = AppendHeldEntry(buf, &HeldDelivery{ID: "d1", Data: make([]byte, maxHeldEntry)})
 	require.True(t, ok)
 	ds, err := DecodeHeld(HeldBatchBody(1, buf[1:]), 1)
 	require.NoError(t, err)
