@@ -18,12 +18,13 @@ import (
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/brokertest"
 	"github.com/hookstream/hookstream/internal/egress"
+	"github.com/hookstream/hookstream/internal/testproc"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/subscription"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testproc.LeakOptions...) }
 
 const (
 	adminToken = "admin-secret-token"

@@ -1,10 +1,10 @@
 package sender
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/signature"
+	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -42,10 +44,6 @@ type ClientConfig struct {
 	// Egress refuses destinations by address at connect time. Optional; the
 	// zero policy refuses loopback, private and link-local addresses.
 	Egress egress.Policy
-	// HTTP sends the requests. Optional; the default does not follow
-	// redirects, keeps connections alive and dials through Egress. A custom
-	// client bypasses Egress.
-	HTTP *http.Client
 }
 
 // Client makes one signed (and, when the webhook says so, encrypted) POST of
@@ -53,7 +51,7 @@ type ClientConfig struct {
 // the "Test URL" button, so both send exactly the same request. It is safe
 // for concurrent use.
 type Client struct {
-	http    *http.Client
+	http    *fasthttp.Client
 	timeout time.Duration
 	excerpt int
 
@@ -64,35 +62,70 @@ type Client struct {
 
 // NewClient returns a Client.
 func NewClient(cfg ClientConfig) *Client {
-	c := &Client{http: cfg.HTTP, timeout: cfg.Timeout, excerpt: cfg.ResponseExcerpt}
+	c := &Client{timeout: cfg.Timeout, excerpt: cfg.ResponseExcerpt}
 	if c.timeout <= 0 {
 		c.timeout = 15 * time.Second
 	}
 	if c.excerpt <= 0 {
 		c.excerpt = 1024
 	}
-	if c.http == nil {
-		c.http = NewHTTPClient(cmp.Or(cfg.MaxConnsPerHost, DefaultWorkers), cfg.Egress)
-	}
-	c.bufs.New = func() any { return &scratch{} }
+	c.http = NewHTTPClient(cmp.Or(cfg.MaxConnsPerHost, DefaultWorkers), cfg.Egress)
+	c.http.MaxConnWaitTimeout = c.timeout
+	c.bufs.New = func() any { return &scratch{header: http.Header{}} }
 	return c
 }
 
-// NewHTTPClient returns the client senders use by default: keep-alive
-// connections sized for the worker pool, every connection checked against
-// policy, and redirects returned, not followed. It never goes through a
+// Limits of what is read from a receiver.
+const (
+	// maxResponseHeader bounds a response's status line and headers: a
+	// larger one is an error.
+	maxResponseHeader = 16 << 10
+	// drainLimit is how much of a body past the excerpt is read so the
+	// connection can be reused; a larger body closes the connection.
+	drainLimit = 64 << 10
+)
+
+// NewHTTPClient returns the HTTP client senders use: keep-alive connections
+// sized for the worker pool, every connection dialed through policy, bodies
+// streamed (only the excerpt is kept), paths sent as given, and redirects
+// returned, not followed. It speaks HTTP/1.1 only and never goes through a
 // proxy (HTTP_PROXY and the like are ignored): the policy checks the address
 // dialed, which must be the receiver's.
-func NewHTTPClient(conns int, policy egress.Policy) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	tr.MaxIdleConns = max(conns*2, 100)
-	tr.MaxIdleConnsPerHost = max(conns, 16)
-	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}).DialContext
-	return &http.Client{
-		Transport:     tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+//
+// It is fasthttp's client, not net/http's: net/http hands every request to
+// two goroutines per connection, which cost more CPU per delivery than
+// signing, storing and routing it together (docs/BENCHMARKS.md); fasthttp
+// writes the request and reads the response in the caller's goroutine.
+func NewHTTPClient(conns int, policy egress.Policy) *fasthttp.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: policy.Control}
+	return &fasthttp.Client{
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			if timeout <= 0 || timeout > dialer.Timeout {
+				timeout = dialer.Timeout // 0: the request has no deadline
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			return dialer.DialContext(ctx, "tcp", addr)
+		},
+		MaxConnsPerHost:          max(conns, 16),
+		MaxConnWaitTimeout:       15 * time.Second,
+		ReadBufferSize:           maxResponseHeader,
+		StreamResponseBody:       true,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		RetryIfErr:               retryIfStale,
 	}
+}
+
+// retryIfStale retries an attempt once when the connection closed before
+// any of the response came back: most often a kept-alive connection the
+// receiver had just closed as idle (Node.js closes them after 5 s). net/http
+// retries the same case. The receiver may, rarely, have read the request
+// before closing; it then sees the delivery twice, with the same
+// webhook-id, which at-least-once delivery allows.
+func retryIfStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	return false, attempts == 1 && (errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET))
 }
 
 // Timeout is the bound of one attempt.
@@ -123,10 +156,13 @@ func (r *Result) Describe() string {
 type scratch struct {
 	body    []byte
 	excerpt []byte
+	header  http.Header
 }
 
 // Send POSTs delivery d to webhook wh, signed at time at, and reports the
-// outcome. It does not retry.
+// outcome. It does not retry (but for one stale connection, see
+// retryIfStale). The attempt ends at the client's timeout or ctx's deadline,
+// whichever is first; cancelling ctx does not end it sooner.
 func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Delivery, at time.Time) Result {
 	signer, err := c.signer(signature.Config(wh.Signature))
 	if err != nil {
@@ -147,55 +183,89 @@ func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 		}
 		body, contentType = sc.body, "text/plain; charset=utf-8"
 	}
-	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, wh.URL, bytes.NewReader(body))
-	if err != nil {
+	if !httpURL(wh.URL) {
 		return Result{Outcome: schemas.OutcomeError, Error: "bad webhook URL"}
 	}
-	h := req.Header
+	h := sc.header
+	clear(h)
 	setHeaders(h, wh, d, signer.Preset(), contentType, iv)
 	if err := signer.Sign(h, d.ID, at, body, wh.ActiveSecrets(at)); err != nil {
 		return Result{Outcome: schemas.OutcomeError, Error: "sign: " + err.Error()}
 	}
 	// The HTTP CLIENT span; its traceparent goes to the receiver.
-	ctx, span := telemetry.Start(reqCtx, http.MethodPost, trace.SpanKindClient, func() []attribute.KeyValue {
-		return []attribute.KeyValue{semconv.HTTPRequestMethodPost, semconv.ServerAddress(req.URL.Hostname()), semconv.URLFull(redactURL(req.URL))}
+	ctx, span := telemetry.Start(ctx, http.MethodPost, trace.SpanKindClient, func() []attribute.KeyValue {
+		u, err := url.Parse(wh.URL) // only when the span is recorded
+		if err != nil {
+			return []attribute.KeyValue{semconv.HTTPRequestMethodPost}
+		}
+		return []attribute.KeyValue{semconv.HTTPRequestMethodPost, semconv.ServerAddress(u.Hostname()), semconv.URLFull(redactURL(u))}
 	})
 	defer span.End()
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
+
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI(wh.URL)
+	req.Header.SetMethod(http.MethodPost)
+	for k, vs := range h {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	req.SetBodyRaw(body)
+	deadline := time.Now().Add(c.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
 	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
+	if err := c.http.DoDeadline(req, resp, deadline); err != nil {
 		res := Result{Outcome: schemas.OutcomeError, Latency: time.Since(start), Error: describeErr(err)}
 		span.SetStatus(codes.Error, res.Error)
 		return res
 	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
-	if resp.StatusCode >= 400 {
+	status := resp.StatusCode()
+	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+	if status >= 400 {
 		span.SetStatus(codes.Error, "")
 	}
-	// The excerpt is read straight into the pooled buffer (no copy buffer).
-	sc.excerpt = slices.Grow(sc.excerpt[:0], c.excerpt)[:c.excerpt]
-	n, _ := io.ReadFull(resp.Body, sc.excerpt)
-	sc.excerpt = sc.excerpt[:n]
-	if n == c.excerpt {
-		// Read a little more so a small overrun lets the connection be
-		// reused; a huge body closes it instead of being read.
-		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	// The body streams in under the same deadline: the excerpt is read
+	// into the pooled buffer, a little more is drained so a small overrun
+	// lets the connection be reused, and anything longer closes it.
+	// (A response with no body, such as a 204, has no stream.)
+	sc.excerpt = sc.excerpt[:0]
+	if stream := resp.BodyStream(); stream != nil {
+		sc.excerpt = slices.Grow(sc.excerpt, c.excerpt)[:c.excerpt]
+		n, _ := io.ReadFull(stream, sc.excerpt)
+		sc.excerpt = sc.excerpt[:n]
+		if n == c.excerpt {
+			_, _ = io.CopyN(io.Discard, stream, drainLimit)
+		}
+		_ = resp.CloseBodyStream()
 	}
-	_ = resp.Body.Close()
-	r := Result{StatusCode: resp.StatusCode, Latency: time.Since(start), Response: string(sc.excerpt)}
+	r := Result{StatusCode: status, Latency: time.Since(start), Response: string(sc.excerpt)}
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case status >= 200 && status < 300:
 		r.Outcome = schemas.OutcomeSuccess
 	default:
 		r.Outcome = schemas.OutcomeFailed
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-			r.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+			r.RetryAfter = parseRetryAfter(string(resp.Header.Peek("Retry-After")), time.Now())
 		}
 	}
 	return r
+}
+
+// httpURL reports whether a webhook's URL is absolute http or https (the API
+// checked it in full when the webhook was saved; this check costs no
+// parsing on every attempt).
+func httpURL(s string) bool {
+	for _, scheme := range []string{"https://", "http://"} {
+		if len(s) > len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) putScratch(sc *scratch) {
@@ -297,17 +367,17 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // describeErr turns a transport error into a short message without the URL
 // (which may carry credentials in its query).
 func describeErr(err error) string {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			err = inner
-		}
-	}
+	var ne net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrConnectionClosed):
 		return "the connection closed before a response"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return "no free connection to the receiver within the timeout"
+	case strings.Contains(err.Error(), "small read buffer"):
+		return fmt.Sprintf("the response's headers exceed %d KiB", maxResponseHeader>>10)
 	default:
 		return err.Error()
 	}

@@ -1,9 +1,13 @@
 package sender_test
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,11 +80,102 @@ func TestClientRefusesPrivateAddressesWhenDialing(t *testing.T) {
 
 // A proxy from the environment would make the dial-time check see the
 // proxy's address instead of the receiver's: the sender never uses one.
+// (Not parallel: it sets the environment.)
 func TestClientIgnoresProxiesFromTheEnvironment(t *testing.T) {
+	proxied := make(chan string, 1)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied <- r.URL.String()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer proxy.Close()
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("HTTPS_PROXY", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	// A name that does not resolve: through a proxy it would arrive there.
+	res := sender.NewClient(loopback).Send(t.Context(), testWebhook("http://receiver.invalid/hook"), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeError, res.Outcome)
+	select {
+	case u := <-proxied:
+		t.Fatalf("the request went through the proxy: %s", u)
+	default:
+	}
+}
+
+// A kept-alive connection the receiver closed while it was idle fails the
+// next request on it before any response; the client retries that once on
+// a fresh connection, as net/http does.
+func TestClientRetriesAStaleConnectionOnce(t *testing.T) {
 	t.Parallel()
-	tr, ok := sender.NewHTTPClient(8, egress.Policy{}).Transport.(*http.Transport)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conn.Close()
+				// Answer one request as if keeping the connection
+				// alive, then close it.
+				req, err := http.ReadRequest(bufio.NewReader(conn))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			}()
+		}
+	}()
+	c := sender.NewClient(loopback)
+	url := "http://" + ln.Addr().String() + "/"
+	for i := range 3 {
+		res := c.Send(t.Context(), testWebhook(url), testDelivery(), time.Now())
+		require.Equal(t, schemas.OutcomeSuccess, res.Outcome, "request %d: %s", i, res.Error)
+		require.Equal(t, "ok", res.Response)
+		time.Sleep(20 * time.Millisecond) // the receiver closes the connection
+	}
+	require.Equal(t, int32(3), conns.Load(), "one connection per request")
+}
+
+// The request goes out as the webhook's URL says: the path untouched,
+// credentials in the URL as basic authentication; a response whose headers
+// are too large is an error that says so.
+func TestClientSendsTheURLAsGiven(t *testing.T) {
+	t.Parallel()
+	got := make(chan *http.Request, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("big") != "" {
+			w.Header().Set("X-Big", strings.Repeat("b", 20<<10))
+			return
+		}
+		got <- r
+	}))
+	defer srv.Close()
+	c := sender.NewClient(loopback)
+	u := strings.Replace(srv.URL, "http://", "http://user:p%40ss@", 1) + "/a//b%2Fc/../d?token=x%2By"
+	res := c.Send(t.Context(), testWebhook(u), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeSuccess, res.Outcome, res.Error)
+	r := <-got
+	require.Equal(t, "/a//b%2Fc/../d?token=x%2By", r.RequestURI)
+	user, pass, ok := r.BasicAuth()
 	require.True(t, ok)
-	require.Nil(t, tr.Proxy)
+	require.Equal(t, "user", user)
+	require.Equal(t, "p@ss", pass)
+	require.Equal(t, "Hookstream/"+sender.Version, r.UserAgent())
+	require.Equal(t, "application/json", r.Header.Get("Content-Type"))
+
+	for _, bad := range []string{"ftp://example.com/", "example.com/hook", "http://"} {
+		res = c.Send(t.Context(), testWebhook(bad), testDelivery(), time.Now())
+		require.Equal(t, "bad webhook URL", res.Error, bad)
+	}
+
+	res = c.Send(t.Context(), testWebhook(srv.URL+"/?big=1"), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeError, res.Outcome)
+	require.Equal(t, "the response's headers exceed 16 KiB", res.Error)
 }
 
 func TestClientTimesOut(t *testing.T) {
@@ -122,4 +217,17 @@ func TestClientBoundsATricklingReceiver(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second, "bounded by the timeout, not by the receiver")
 	require.Equal(t, 200, res.StatusCode)
 	require.LessOrEqual(t, len(res.Response), 1024)
+}
+
+// HTTPS checks the receiver's certificate: one no authority signed fails
+// the attempt, and the request never arrives.
+func TestClientVerifiesCertificates(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("the request must not arrive")
+	}))
+	defer srv.Close()
+	res := sender.NewClient(loopback).Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now())
+	require.Equal(t, schemas.OutcomeError, res.Outcome)
+	require.Contains(t, res.Error, "certificate")
 }

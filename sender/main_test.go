@@ -3,7 +3,8 @@ package sender_test
 import (
 	"testing"
 
+	"github.com/hookstream/hookstream/internal/testproc"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testproc.LeakOptions...) }

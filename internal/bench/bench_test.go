@@ -5,11 +5,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hookstream/hookstream/internal/testproc"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testproc.LeakOptions...) }
 
 // TestScenariosSmoke runs every scenario at a small scale and checks the
 // counts: every healthy delivery arrived, verified. No timing is asserted.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/valyala/fasthttp"
 
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/egress"
@@ -575,6 +576,7 @@ func runCeiling(ctx context.Context, sh shape, o Options) (Sample, error) {
 	var next atomic.Int64
 	lat := make([]float32, sh.events)
 	var failed atomic.Int64
+	var firstErr atomic.Value
 	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -586,15 +588,24 @@ func runCeiling(ctx context.Context, sh shape, o Options) (Sample, error) {
 					return
 				}
 				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/ceiling", strings.NewReader(string(body)))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := client.Do(req)
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				req.SetRequestURI(url + "/ceiling")
+				req.Header.SetMethod(http.MethodPost)
+				req.Header.SetContentType("application/json")
+				req.SetBodyRaw(body)
+				err := client.Do(req, resp)
+				if stream := resp.BodyStream(); err == nil && stream != nil {
+					_, _ = io.Copy(io.Discard, stream)
+					_ = resp.CloseBodyStream()
+				}
+				fasthttp.ReleaseRequest(req)
+				fasthttp.ReleaseResponse(resp)
 				if err != nil {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						firstErr.Store(err)
+					}
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
 				lat[i] = float32(float64(time.Since(t0)) / 1e6)
 			}
 		})
@@ -603,7 +614,7 @@ func runCeiling(ctx context.Context, sh shape, o Options) (Sample, error) {
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	if f := failed.Load(); f > 0 {
-		return Sample{}, fmt.Errorf("bench: ceiling: %d requests failed", f)
+		return Sample{}, fmt.Errorf("bench: ceiling: %d requests failed, the first with %v", f, firstErr.Load())
 	}
 	if ctx.Err() != nil {
 		return Sample{}, ctx.Err()

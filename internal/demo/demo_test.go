@@ -19,10 +19,11 @@ import (
 	"github.com/hookstream/hookstream/internal/demo"
 	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/pipeline"
+	"github.com/hookstream/hookstream/internal/testproc"
 	"github.com/hookstream/hookstream/sender"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testproc.LeakOptions...) }
 
 const token = "hs_demo_test_token"
 
