@@ -81,3 +81,12 @@ func TestPairedRatio(t *testing.T) {
 	require.InDelta(t, 2.0, pairedRatio(a, b, perSec), 1e-9, "rounds' ratios 2, 0.5, 2")
 	require.Zero(t, pairedRatio(a, []Sample{{}}, perSec), "no ratio without a base")
 }
+
+func TestRoundOrderAlternates(t *testing.T) {
+	t.Parallel()
+	order := []string{"single", "fanout", "blackhole", "ceiling"}
+	require.Equal(t, order, roundOrder(order, 0))
+	require.Equal(t, []string{"ceiling", "blackhole", "fanout", "single"}, roundOrder(order, 1))
+	require.Equal(t, order, roundOrder(order, 2))
+	require.Equal(t, []string{"single", "fanout", "blackhole", "ceiling"}, order, "the documented order is left as it is")
+}

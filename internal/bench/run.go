@@ -68,8 +68,8 @@ type Result struct {
 var baseOf = map[string]string{"blackhole": "fanout", "encrypted": "single"}
 
 // Run runs every scenario Runs times, each run in a child process, and
-// returns the medians. The runs go in rounds, every scenario once a round,
-// so that a ratio between two scenarios (to the ceiling, to the base) is
+// returns the medians. The runs go in rounds, every scenario once a round
+// (in reverse order every other round, see roundOrder), so that a ratio between two scenarios (to the ceiling, to the base) is
 // taken between runs made minutes apart, not tens of minutes: each ratio is
 // the median of the rounds' ratios, which the drift of a shared machine
 // moves far less than it moves the rates themselves.
@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	samples := map[string][]Sample{}
 	for round := range cfg.Runs {
-		for _, name := range order {
+		for _, name := range roundOrder(order, round) {
 			s, err := runChild(ctx, cfg, name)
 			if err != nil {
 				return nil, err
@@ -125,6 +125,20 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// roundOrder is the order of a round's runs: the documented order in the
+// odd rounds, its reverse in the even ones. Two scenarios compared run next
+// to each other, or close, and each goes first in half of the rounds, so a
+// ratio is not biased by which of them always ran first (into a machine
+// that had just warmed, or slowed, between the two).
+func roundOrder(order []string, round int) []string {
+	if round%2 == 0 {
+		return order
+	}
+	r := slices.Clone(order)
+	slices.Reverse(r)
+	return r
 }
 
 func perSec(s Sample) float64 { return s.PerSec }
