@@ -378,6 +378,9 @@ func describeErr(err error) string {
 		return "no free connection to the receiver within the timeout"
 	case strings.Contains(err.Error(), "small read buffer"):
 		return fmt.Sprintf("the response's headers exceed %d KiB", maxResponseHeader>>10)
+	case strings.Contains(err.Error(), "error when reading response headers"):
+		// fasthttp's message quotes the receiver's bytes at length.
+		return "the response's status line or headers are malformed"
 	default:
 		return err.Error()
 	}

@@ -231,3 +231,61 @@ func TestClientVerifiesCertificates(t *testing.T) {
 	require.Equal(t, schemas.OutcomeError, res.Outcome)
 	require.Contains(t, res.Error, "certificate")
 }
+
+// rawReceiver answers every request with the bytes of answer, then closes
+// the connection: what a broken or hostile receiver might send.
+func rawReceiver(t *testing.T, answer string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := http.ReadRequest(bufio.NewReader(conn))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = conn.Write([]byte(answer))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// Whatever a receiver answers, the attempt ends with an outcome that says
+// what happened, never a hang or a crash.
+func TestClientReadsBrokenAnswers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, answer string
+		outcome      schemas.Outcome
+		status       int
+		response     string
+		err          string
+	}{
+		{"HTTP/1.0, body to the close", "HTTP/1.0 200 OK\r\n\r\nuntil the end", schemas.OutcomeSuccess, 200, "until the end", ""},
+		{"interim 100 first", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", schemas.OutcomeSuccess, 204, "", ""},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", schemas.OutcomeSuccess, 200, "hello", ""},
+		{"body shorter than its length", "HTTP/1.1 202 Accepted\r\nContent-Length: 100\r\n\r\nshort", schemas.OutcomeSuccess, 202, "short", ""},
+		{"unknown status", "HTTP/1.1 599 Odd\r\nContent-Length: 0\r\n\r\n", schemas.OutcomeFailed, 599, "", ""},
+		{"not HTTP", "hello there\r\n\r\n", schemas.OutcomeError, 0, "", "the response's status line or headers are malformed"},
+		{"a bad header", "HTTP/1.1 200 OK\r\nX: \x00\r\n\r\n", schemas.OutcomeError, 0, "", "the response's status line or headers are malformed"},
+		{"nothing", "", schemas.OutcomeError, 0, "", "the connection closed before a response"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := sender.NewClient(loopback).Send(t.Context(), testWebhook(rawReceiver(t, tc.answer)), testDelivery(), time.Now())
+			require.Equal(t, tc.outcome, res.Outcome, res.Error)
+			require.Equal(t, tc.status, res.StatusCode)
+			require.Equal(t, tc.response, res.Response)
+			require.Equal(t, tc.err, res.Error)
+		})
+	}
+}
