@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -78,6 +79,7 @@ type Signer struct {
 	preset   string
 	standard bool
 	newHash  func() hash.Hash
+	valueLen int // of the header value: the prefix and the encoded MAC
 	hexEnc   bool
 	header   string // canonical form
 	prefix   string
@@ -118,6 +120,11 @@ func New(cfg Config) (*Signer, error) {
 	default:
 		return nil, fmt.Errorf("%w: encoding %q (want hex or base64)", ErrConfig, cfg.Encoding)
 	}
+	size := s.newHash().Size()
+	s.valueLen = len(s.prefix) + base64.StdEncoding.EncodedLen(size)
+	if s.hexEnc {
+		s.valueLen = len(s.prefix) + hex.EncodedLen(size)
+	}
 	if cfg.Header == "" || strings.ContainsAny(cfg.Header, " :\r\n") {
 		return nil, fmt.Errorf("%w: header name %q", ErrConfig, cfg.Header)
 	}
@@ -153,12 +160,18 @@ func (s *Signer) CheckSecret(secret string) error {
 }
 
 func standardKey(secret string) ([]byte, error) {
+	return appendStandardKey(nil, secret)
+}
+
+// appendStandardKey appends the key a whsec_ secret encodes to dst.
+func appendStandardKey(dst []byte, secret string) ([]byte, error) {
 	raw, ok := strings.CutPrefix(secret, SecretPrefix)
 	if !ok {
 		return nil, fmt.Errorf("%w: must start with %s", ErrSecret, SecretPrefix)
 	}
-	key, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil || len(key) < 16 || len(key) > 64 {
+	n := len(dst)
+	key, err := base64.StdEncoding.AppendDecode(dst, []byte(raw))
+	if err != nil || len(key)-n < 16 || len(key)-n > 64 {
 		return nil, fmt.Errorf("%w: %s must be followed by base64 of 16 to 64 bytes", ErrSecret, SecretPrefix)
 	}
 	return key, nil
@@ -173,46 +186,70 @@ func (s *Signer) Sign(h http.Header, msgID string, ts time.Time, body []byte, se
 		return fmt.Errorf("%w: no secret", ErrSecret)
 	}
 	if !s.standard {
-		h[s.header] = []string{s.prefix + s.mac([]byte(secrets[0]), body)}
+		sc := scratchPool.Get().(*scratch)
+		defer scratchPool.Put(sc)
+		sc.key = append(sc.key[:0], secrets[0]...)
+		v := append(make([]byte, 0, s.valueLen), s.prefix...)
+		h[s.header] = []string{string(s.appendMAC(v, sc, sc.key, body))}
 		return nil
 	}
 	tsStr := strconv.FormatInt(ts.Unix(), 10)
-	var sig strings.Builder
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sig := make([]byte, 0, len(secrets)*48)
 	for i, sec := range secrets {
-		key, err := standardKey(sec)
+		key, err := appendStandardKey(sc.key[:0], sec)
 		if err != nil {
 			return err
 		}
+		sc.key = key
 		if i > 0 {
-			sig.WriteByte(' ')
+			sig = append(sig, ' ')
 		}
-		sig.WriteString("v1,")
-		sig.WriteString(standardMAC(key, msgID, tsStr, body))
+		sig = append(sig, "v1,"...)
+		sig = sc.appendStandardMAC(sig, key, msgID, tsStr, body)
 	}
 	h["Webhook-Id"] = []string{msgID}
 	h["Webhook-Timestamp"] = []string{tsStr}
-	h["Webhook-Signature"] = []string{sig.String()}
+	h["Webhook-Signature"] = []string{string(sig)}
 	return nil
 }
 
 func (s *Signer) mac(key, body []byte) string {
-	m := hmac.New(s.newHash, key)
-	m.Write(body)
-	sum := m.Sum(nil)
-	if s.hexEnc {
-		return hex.EncodeToString(sum)
-	}
-	return base64.StdEncoding.EncodeToString(sum)
+	return string(s.appendMAC(nil, new(scratch), key, body))
 }
 
-func standardMAC(key []byte, msgID, ts string, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msgID))
-	m.Write([]byte{'.'})
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
+// appendMAC appends the encoded HMAC of body under key to dst.
+func (s *Signer) appendMAC(dst []byte, sc *scratch, key, body []byte) []byte {
+	m := hmac.New(s.newHash, key)
 	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	sc.buf = m.Sum(sc.buf[:0])
+	if s.hexEnc {
+		return hex.AppendEncode(dst, sc.buf)
+	}
+	return base64.StdEncoding.AppendEncode(dst, sc.buf)
+}
+
+// scratch holds the bytes of one signature while it is made: the key, the
+// signed prefix and the MAC, so that signing allocates little more than the
+// HMAC state and the header values.
+type scratch struct{ key, buf []byte }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// appendStandardMAC appends the base64 Standard Webhooks MAC of
+// msgID.ts.body under key to dst.
+func (sc *scratch) appendStandardMAC(dst, key []byte, msgID, ts string, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	b := append(sc.buf[:0], msgID...)
+	b = append(b, '.')
+	b = append(b, ts...)
+	b = append(b, '.')
+	m.Write(b)
+	m.Write(body)
+	b = m.Sum(b[:0])
+	sc.buf = b
+	return base64.StdEncoding.AppendEncode(dst, b)
 }
 
 // Verify checks the request's signature against each secret and returns nil
@@ -251,7 +288,7 @@ func (s *Signer) verify(h http.Header, body []byte, now time.Time, tolerance tim
 		if err != nil {
 			return err
 		}
-		want := []byte(standardMAC(key, id, tsStr, body))
+		want := new(scratch).appendStandardMAC(nil, key, id, tsStr, body)
 		for _, part := range strings.Fields(sigs) {
 			if v, ok := strings.CutPrefix(part, "v1,"); ok && hmac.Equal([]byte(v), want) {
 				return nil
