@@ -145,7 +145,7 @@ func TestFullQueueWaitsOnlyForFastEndpoints(t *testing.T) {
 	cfg := BreakerConfig{}.withDefaults()
 	now := time.Now()
 	fill := func(latency time.Duration) *endpoint {
-		e := &endpoint{latency: latency}
+		e := &endpoint{latency: latency, floor: latency}
 		for _, want := range []admission{admitNow, admitQueue} {
 			adm, _ := e.admit(&job{}, now, 1, 1)
 			require.Equal(t, want, adm)
@@ -257,7 +257,7 @@ func TestAQueueThatKeepsTheEndpointBusyIsAHold(t *testing.T) {
 	require.Equal(t, admitQueue, adm)
 	require.Equal(t, 10*time.Second, at.Sub(now), "10 queued, 2 at a time, each at least 2 s")
 
-	fast := &endpoint{latency: 5 * time.Millisecond, queueWait: 20 * time.Second}
+	fast := &endpoint{latency: 5 * time.Millisecond, floor: 5 * time.Millisecond, queueWait: 20 * time.Second}
 	for range 2 {
 		fast.admit(&job{}, t0, 2, 4096)
 	}
@@ -316,4 +316,34 @@ func TestHoldToShareCoalesces(t *testing.T) {
 	v := e.done(false, time.Millisecond, now, 2, BreakerConfig{}.withDefaults())
 	require.True(t, v.closed)
 	require.True(t, e.holdToShare(now.Add(2*time.Second), now), "a new hold after the circuit closed is shared")
+}
+
+// An endpoint is fast by the least latency it showed lately, not by the
+// average: when the sender is short of CPU every attempt's latency grows
+// with the wait for it, while a slow receiver is slow every time.
+func TestFastGoesByTheLeastRecentLatency(t *testing.T) {
+	t.Parallel()
+	cfg := BreakerConfig{}.withDefaults()
+	t0 := time.Unix(1000, 0)
+	answer := func(e *endpoint, failed bool, latency time.Duration, at time.Time) {
+		e.inflight++
+		e.done(failed, latency, at, 4, cfg)
+	}
+	e := &endpoint{}
+	for i, l := range []time.Duration{5 * time.Millisecond, 900 * time.Millisecond, 1200 * time.Millisecond, 800 * time.Millisecond} {
+		answer(e, false, l, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	require.Greater(t, e.latency, fastEndpoint, "the average is slow")
+	require.True(t, e.fast(t0.Add(time.Second)), "one quick answer shows what the receiver can do")
+
+	// Past the window only slow answers count.
+	later := t0.Add(floorWindow + 2*time.Second)
+	answer(e, false, 900*time.Millisecond, later)
+	answer(e, false, 800*time.Millisecond, later.Add(time.Millisecond))
+	require.False(t, e.fast(later.Add(time.Second)))
+
+	// A quick failure says nothing of how fast the receiver answers.
+	failing := &endpoint{}
+	answer(failing, true, time.Millisecond, t0)
+	require.False(t, failing.fast(t0))
 }
