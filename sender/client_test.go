@@ -106,32 +106,10 @@ func TestClientIgnoresProxiesFromTheEnvironment(t *testing.T) {
 // a fresh connection, as net/http does.
 func TestClientRetriesAStaleConnectionOnce(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	var conns atomic.Int32
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer conn.Close()
-				// Answer one request as if keeping the connection
-				// alive, then close it.
-				req, err := http.ReadRequest(bufio.NewReader(conn))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-			}()
-		}
-	}()
+	// It answers one request as if keeping the connection alive, then
+	// closes it.
+	url, conns := rawReceiver(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	c := sender.NewClient(loopback)
-	url := "http://" + ln.Addr().String() + "/"
 	for i := range 3 {
 		res := c.Send(t.Context(), testWebhook(url), testDelivery(), time.Now())
 		require.Equal(t, schemas.OutcomeSuccess, res.Outcome, "request %d: %s", i, res.Error)
@@ -233,18 +211,21 @@ func TestClientVerifiesCertificates(t *testing.T) {
 }
 
 // rawReceiver answers every request with the bytes of answer, then closes
-// the connection: what a broken or hostile receiver might send.
-func rawReceiver(t *testing.T, answer string) string {
+// the connection: what a broken or hostile receiver might send. It returns
+// its URL and a count of the connections it accepted.
+func rawReceiver(t *testing.T, answer string) (string, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
+	conns := new(atomic.Int32)
 	go func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			conns.Add(1)
 			go func() {
 				defer conn.Close()
 				req, err := http.ReadRequest(bufio.NewReader(conn))
@@ -256,7 +237,7 @@ func rawReceiver(t *testing.T, answer string) string {
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String() + "/"
+	return "http://" + ln.Addr().String() + "/", conns
 }
 
 // Whatever a receiver answers, the attempt ends with an outcome that says
@@ -281,7 +262,8 @@ func TestClientReadsBrokenAnswers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := sender.NewClient(loopback).Send(t.Context(), testWebhook(rawReceiver(t, tc.answer)), testDelivery(), time.Now())
+			url, _ := rawReceiver(t, tc.answer)
+			res := sender.NewClient(loopback).Send(t.Context(), testWebhook(url), testDelivery(), time.Now())
 			require.Equal(t, tc.outcome, res.Outcome, res.Error)
 			require.Equal(t, tc.status, res.StatusCode)
 			require.Equal(t, tc.response, res.Response)
