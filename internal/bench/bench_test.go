@@ -90,3 +90,10 @@ func TestRoundOrderAlternates(t *testing.T) {
 	require.Equal(t, order, roundOrder(order, 2))
 	require.Equal(t, []string{"single", "fanout", "blackhole", "ceiling"}, order, "the documented order is left as it is")
 }
+
+func TestRunSequencePutsEachScenarioNextToItsBase(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{"single", "encrypted", "fanout", "blackhole", "latency", "ceiling"}, runSequence(Scenarios))
+	require.Equal(t, []string{"blackhole", "ceiling"}, runSequence([]string{"blackhole", "ceiling"}), "without its base it keeps its place")
+	require.Equal(t, []string{"single", "encrypted", "backlog"}, runSequence([]string{"single", "encrypted", "backlog"}))
+}

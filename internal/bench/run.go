@@ -69,7 +69,8 @@ var baseOf = map[string]string{"blackhole": "fanout", "encrypted": "single"}
 
 // Run runs every scenario Runs times, each run in a child process, and
 // returns the medians. The runs go in rounds, every scenario once a round
-// (in reverse order every other round, see roundOrder), so that a ratio between two scenarios (to the ceiling, to the base) is
+// (each right after its base, in reverse every other round: runSequence,
+// roundOrder), so that a ratio between two scenarios (to the ceiling, to the base) is
 // taken between runs made minutes apart, not tens of minutes: each ratio is
 // the median of the rounds' ratios, which the drift of a shared machine
 // moves far less than it moves the rates themselves.
@@ -93,8 +94,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 	}
 	samples := map[string][]Sample{}
+	sequence := runSequence(order)
 	for round := range cfg.Runs {
-		for _, name := range roundOrder(order, round) {
+		for _, name := range roundOrder(sequence, round) {
 			s, err := runChild(ctx, cfg, name)
 			if err != nil {
 				return nil, err
@@ -127,11 +129,30 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	return out, nil
 }
 
-// roundOrder is the order of a round's runs: the documented order in the
-// odd rounds, its reverse in the even ones. Two scenarios compared run next
-// to each other, or close, and each goes first in half of the rounds, so a
-// ratio is not biased by which of them always ran first (into a machine
-// that had just warmed, or slowed, between the two).
+// runSequence is the order a round runs the scenarios in: the documented
+// order, but with each scenario right after the one it is compared with
+// (baseOf), so the two runs of a ratio are seconds apart, not minutes.
+func runSequence(order []string) []string {
+	var seq []string
+	for _, name := range order {
+		if base, ok := baseOf[name]; ok && slices.Contains(order, base) {
+			continue // it runs after its base
+		}
+		seq = append(seq, name)
+		for _, other := range order {
+			if baseOf[other] == name {
+				seq = append(seq, other)
+			}
+		}
+	}
+	return seq
+}
+
+// roundOrder is the order of a round's runs: the sequence (runSequence) in
+// the odd rounds, its reverse in the even ones, so each of two scenarios
+// compared goes first in half of the rounds and a ratio is not biased by
+// which of them always ran first (into a machine that had just warmed, or
+// slowed, between the two).
 func roundOrder(order []string, round int) []string {
 	if round%2 == 0 {
 		return order
