@@ -160,8 +160,6 @@ func (e *env) stop() {
 	}
 }
 
-// call makes an API request with the default tenant's token and decodes the
-// JSON answer into out (when not nil). It returns the status code.
 // loggedAttempt is an entry of GET /v1/webhooks/{id}/attempts.
 type loggedAttempt struct {
 	ID string `json:"id"`
@@ -182,6 +180,8 @@ func (e *env) deliveryLog(webhookID string, complete func([]loggedAttempt) bool)
 	return log.Data
 }
 
+// call makes an API request with the default tenant's token and decodes the
+// JSON answer into out (when not nil). It returns the status code.
 func (e *env) call(method, path string, body any, out any) int {
 	e.t.Helper()
 	return callAPI(e.t, e.api.URL, testToken, method, path, body, out)
