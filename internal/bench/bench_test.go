@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hookstream/hookstream/internal/testproc"
@@ -70,16 +71,17 @@ func TestMedian(t *testing.T) {
 	t.Parallel()
 	require.InDelta(t, 2.0, median([]float64{3, 1, 2}), 1e-9)
 	require.InDelta(t, 2.5, median([]float64{4, 1, 2, 3}), 1e-9)
+	require.Zero(t, median(nil))
 }
 
 // Ratios pair the runs of one round: a ratio of medians would compare runs
 // made in different minutes of a drifting machine.
-func TestPairedRatio(t *testing.T) {
+func TestRoundRatios(t *testing.T) {
 	t.Parallel()
 	a := []Sample{{PerSec: 10}, {PerSec: 20}, {PerSec: 30}}
 	b := []Sample{{PerSec: 5}, {PerSec: 40}, {PerSec: 15}}
-	require.InDelta(t, 2.0, pairedRatio(a, b, perSec), 1e-9, "rounds' ratios 2, 0.5, 2")
-	require.Zero(t, pairedRatio(a, []Sample{{}}, perSec), "no ratio without a base")
+	require.Equal(t, []float64{2, 0.5, 2}, roundRatios(a, b, perSec))
+	require.Empty(t, roundRatios(a, []Sample{{}}, perSec), "no ratio without a base")
 }
 
 func TestRoundOrderAlternates(t *testing.T) {
@@ -96,4 +98,16 @@ func TestRunSequencePutsEachScenarioNextToItsBase(t *testing.T) {
 	require.Equal(t, []string{"single", "encrypted", "fanout", "blackhole", "latency", "ceiling"}, runSequence(Scenarios))
 	require.Equal(t, []string{"blackhole", "ceiling"}, runSequence([]string{"blackhole", "ceiling"}), "without its base it keeps its place")
 	require.Equal(t, []string{"single", "encrypted", "backlog"}, runSequence([]string{"single", "encrypted", "backlog"}))
+}
+
+// The table shows the rounds' ratios the median was taken from.
+func TestWriteTableListsTheRoundsRatios(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	require.NoError(t, WriteTable(&out, []Result{
+		{Scenario: "fanout", DeliveriesPerSec: 20000, Runs: 3},
+		{Scenario: "blackhole", DeliveriesPerSec: 19000, Runs: 3, Base: "fanout",
+			RatiosToBase: []float64{0.93, 1.01, 0.96}, RatioToBase: 0.96, P99RatioToBase: 1.02},
+	}, "256MiB"))
+	require.Contains(t, out.String(), "blackhole: 96 % of fanout's rate (rounds: 93, 101, 96), p99 1.02×")
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -17,7 +18,8 @@ import (
 type Config struct {
 	// Scenarios to run, in Scenarios' order. Optional; default all.
 	Scenarios []string
-	// Runs of each scenario; figures are the medians. Optional; default 3.
+	// Runs of each scenario; figures are the medians. Optional; default
+	// DefaultRuns.
 	Runs int
 	// Options size each run.
 	Options Options
@@ -27,6 +29,12 @@ type Config struct {
 	// Progress, when set, gets a line per run.
 	Progress io.Writer
 }
+
+// DefaultRuns is how many runs of each scenario a bench makes unless told:
+// on a shared 2-core VM one round's ratio between two scenarios moves by
+// about 8 points (one standard deviation) on its own (docs/BENCHMARKS.md),
+// and the median of five rounds is steadier than that of three.
+const DefaultRuns = 5
 
 // Result is a scenario's medians, as `hookstream bench --json` prints them.
 type Result struct {
@@ -49,10 +57,13 @@ type Result struct {
 	Senders int `json:"senders"`
 	// Base is the scenario this one's target is set against (blackhole:
 	// fanout; encrypted: single), RatioToBase the median of the rounds'
-	// rate / base's rate, P99RatioToBase the same for p99.
-	Base           string  `json:"base_scenario,omitempty"`
-	RatioToBase    float64 `json:"ratio_to_base,omitempty"`
-	P99RatioToBase float64 `json:"p99_ratio_to_base,omitempty"`
+	// rate / base's rate, P99RatioToBase the same for p99; RatiosToBase
+	// are the rounds' rate ratios, in round order, so the spread the median
+	// was taken from shows.
+	Base           string    `json:"base_scenario,omitempty"`
+	RatioToBase    float64   `json:"ratio_to_base,omitempty"`
+	RatiosToBase   []float64 `json:"ratios_to_base,omitempty"`
+	P99RatioToBase float64   `json:"p99_ratio_to_base,omitempty"`
 	// Blackhole only: the healthy webhooks' rate and p99 (equal to the
 	// above, which count the healthy webhooks only).
 	HealthyPerSec float64 `json:"healthy_deliveries_per_sec,omitempty"`
@@ -76,7 +87,7 @@ var baseOf = map[string]string{"blackhole": "fanout", "encrypted": "single"}
 // moves far less than it moves the rates themselves.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Runs <= 0 {
-		cfg.Runs = 3
+		cfg.Runs = DefaultRuns
 	}
 	names := cfg.Scenarios
 	if len(names) == 0 {
@@ -117,12 +128,13 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		r := medianOf(name, samples[name])
 		r.MemoryLimit = cfg.Options.MemoryLimit
 		if ceiling := samples["ceiling"]; ceiling != nil {
-			r.RatioToCeiling = pairedRatio(samples[name], ceiling, perSec)
+			r.RatioToCeiling = median(roundRatios(samples[name], ceiling, perSec))
 		}
 		if base := baseOf[name]; samples[base] != nil {
 			r.Base = base
-			r.RatioToBase = pairedRatio(samples[name], samples[base], perSec)
-			r.P99RatioToBase = pairedRatio(samples[name], samples[base], func(s Sample) float64 { return s.LatencyMS.P99 })
+			r.RatiosToBase = roundRatios(samples[name], samples[base], perSec)
+			r.RatioToBase = median(r.RatiosToBase)
+			r.P99RatioToBase = median(roundRatios(samples[name], samples[base], func(s Sample) float64 { return s.LatencyMS.P99 }))
 		}
 		out = append(out, r)
 	}
@@ -164,19 +176,16 @@ func roundOrder(order []string, round int) []string {
 
 func perSec(s Sample) float64 { return s.PerSec }
 
-// pairedRatio is the median over the rounds of f(a)/f(b), a and b being
-// the samples of two scenarios, one per round.
-func pairedRatio(a, b []Sample, f func(Sample) float64) float64 {
+// roundRatios are f(a)/f(b) round by round, a and b being the samples of
+// two scenarios, one per round; rounds where f(b) is zero have none.
+func roundRatios(a, b []Sample, f func(Sample) float64) []float64 {
 	ratios := make([]float64, 0, len(a))
 	for i := range min(len(a), len(b)) {
 		if d := f(b[i]); d > 0 {
 			ratios = append(ratios, f(a[i])/d)
 		}
 	}
-	if len(ratios) == 0 {
-		return 0
-	}
-	return median(ratios)
+	return ratios
 }
 
 func runChild(ctx context.Context, cfg Config, name string) (Sample, error) {
@@ -204,7 +213,11 @@ func runChild(ctx context.Context, cfg Config, name string) (Sample, error) {
 	return s, nil
 }
 
+// median is the median of xs; zero if there are none.
 func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
@@ -271,8 +284,12 @@ func WriteTable(w io.Writer, results []Result, memoryLimit string) error {
 	sep := "\n"
 	for _, r := range results {
 		if r.Base != "" {
-			fmt.Fprintf(w, "%s%s: %.0f %% of %s's rate, p99 %.2f× (medians of the rounds' ratios)\n", sep, r.Scenario,
-				100*r.RatioToBase, r.Base, r.P99RatioToBase)
+			rounds := make([]string, len(r.RatiosToBase))
+			for i, x := range r.RatiosToBase {
+				rounds[i] = fmt.Sprintf("%.0f", 100*x)
+			}
+			fmt.Fprintf(w, "%s%s: %.0f %% of %s's rate (rounds: %s), p99 %.2f× (medians of the rounds' ratios)\n", sep, r.Scenario,
+				100*r.RatioToBase, r.Base, strings.Join(rounds, ", "), r.P99RatioToBase)
 			sep = ""
 		}
 	}

@@ -21,7 +21,9 @@ divided by. Each run is a child process, so CPU time and peak RSS are its
 own; every figure is the median of --runs runs. The runs go in rounds, every
 scenario once a round, and each ratio (× ceiling; blackhole to fanout,
 encrypted to single) is the median of the rounds' ratios, so a machine whose
-speed drifts compares runs made minutes apart.
+speed drifts compares runs made minutes apart; the table lists the rounds'
+ratios too. On a shared VM one round's ratio moves by several points on its
+own, so the default is five runs, not the three a median needs.
 
 Scenarios:
   single     1 webhook, 100,000 events of ~1 KiB
@@ -59,7 +61,7 @@ func runBench(ctx context.Context, args []string, stdio IO) error {
 	var asJSON, verify bool
 	f := newFlags("bench", benchUsage, stdio.Stderr)
 	f.str(&scenarios, "scenario", "", strings.Join(bench.Scenarios, ","), "scenarios to run, comma-separated")
-	f.integer(&runs, "runs", "", 3, "runs of each scenario (figures are medians)")
+	f.integer(&runs, "runs", "", bench.DefaultRuns, "runs of each scenario (figures are medians)")
 	f.integer(&workers, "workers", "HOOKSTREAM_WORKERS", 0, "sender concurrency, and the ceiling's (0 = the sender's default)")
 	f.integer(&senders, "senders", "", 1, "sender replicas, each with its own NATS connection, HTTP client and --workers")
 	f.Float64Var(&scale, "scale", 1, "multiply the scenarios' sizes (0.01 for a quick look)")
