@@ -368,6 +368,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // (which may carry credentials in its query).
 func describeErr(err error) string {
 	var ne net.Error
+	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -376,7 +377,7 @@ func describeErr(err error) string {
 		return "the connection closed before a response"
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		return "no free connection to the receiver within the timeout"
-	case strings.Contains(err.Error(), "small read buffer"):
+	case errors.As(err, &small):
 		return fmt.Sprintf("the response's headers exceed %d KiB", maxResponseHeader>>10)
 	case strings.Contains(err.Error(), "error when reading response headers"):
 		// fasthttp's message quotes the receiver's bytes at length.

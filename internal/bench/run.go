@@ -32,7 +32,7 @@ type Config struct {
 
 // DefaultRuns is how many runs of each scenario a bench makes unless told:
 // on a shared 2-core VM one round's ratio between two scenarios moves by
-// about 8 points (one standard deviation) on its own (docs/BENCHMARKS.md),
+// 8–10 points (one standard deviation) on its own (docs/BENCHMARKS.md),
 // and the median of five rounds is steadier than that of three.
 const DefaultRuns = 5
 
