@@ -299,15 +299,31 @@ func (s *Sender) Run(ctx context.Context) error {
 		ackWait = info.Config.AckWait
 	}
 	s.eps.queueWait = queueWaitFor(ackWait, s.client.Timeout())
-	it, err := cons.Messages(jetstream.PullMaxMessages(fetchAhead*s.workers),
-		jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat))
+	s.handoffs = make(chan handoff, 4*s.workers)
+	if s.health.kv != nil {
+		s.holds = make(chan holdWrite, holdQueue)
+	}
+	work := make(chan *job)
+	// Consume, not Messages: a client that misses two heartbeats (a
+	// starved process, a stalled connection) asks again while its earlier
+	// request may still stand, and the server then sends up to twice what
+	// it asked for. Messages' channel holds one request's worth and drops
+	// the rest, each to wait out the AckWait; Consume's subscription
+	// buffers them (bounded by the consumer's MaxAckPending). The handler
+	// waits on the goroutines started below.
+	cc, err := cons.Consume(func(msg jetstream.Msg) { s.fetched(msg, work) },
+		jetstream.PullMaxMessages(fetchAhead*s.workers),
+		jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				s.logger.Warn("next delivery", "err", err)
+			}
+		}))
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
-	s.handoffs = make(chan handoff, 4*s.workers)
 	holdsDone := make(chan struct{})
-	if s.health.kv != nil {
-		s.holds = make(chan holdWrite, holdQueue)
+	if s.holds != nil {
 		go func() {
 			defer close(holdsDone)
 			s.writeHolds(s.holds)
@@ -320,7 +336,6 @@ func (s *Sender) Run(ctx context.Context) error {
 		defer close(confirmed)
 		s.confirm(s.handoffs)
 	}()
-	work := make(chan *job)
 	var workers sync.WaitGroup
 	for range s.workers {
 		workers.Go(func() {
@@ -329,11 +344,6 @@ func (s *Sender) Run(ctx context.Context) error {
 			}
 		})
 	}
-	fetched := make(chan struct{})
-	go func() {
-		defer close(fetched)
-		s.fetch(it, work)
-	}()
 	stopStats, statsDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(statsDone)
@@ -347,11 +357,11 @@ func (s *Sender) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	s.stopping.Store(true)
-	it.Drain() // no more pulls; what is buffered comes out of Next and is given back
-	<-fetched
+	cc.Drain() // no more pulls; what is buffered comes to fetched and is given back
+	<-cc.Closed()
 	close(work)
 	workers.Wait()
-	close(s.handoffs) // the fetcher and the workers are done writing
+	close(s.handoffs) // the consumer's handler and the workers are done writing
 	<-confirmed
 	if s.holds != nil {
 		close(s.holds)
@@ -375,25 +385,14 @@ func (s *Sender) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetch pulls deliveries and admits them until the iterator is closed.
-func (s *Sender) fetch(it jetstream.MessagesContext, work chan<- *job) {
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				s.logger.Warn("next delivery", "err", err)
-			}
-			continue
-		}
-		if s.stopping.Load() {
-			_ = msg.Nak() // buffered but not started: give it back now
-			continue
-		}
-		s.admit(msg, work)
+// fetched takes one delivery from the consumer (on its goroutine, one at a
+// time): admitted, or given back at once when the sender is stopping.
+func (s *Sender) fetched(msg jetstream.Msg, work chan<- *job) {
+	if s.stopping.Load() {
+		_ = msg.Nak() // buffered but not started: give it back now
+		return
 	}
+	s.admit(msg, work)
 }
 
 // lookupTimeout bounds resolving a delivery's webhook and the writes made
