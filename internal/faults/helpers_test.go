@@ -111,6 +111,34 @@ func brokerState(b *broker.Broker, p *pipeline.Pipeline) func() string {
 	}
 }
 
+// acknowledged is closed once consumer on stream has nothing pending and
+// nothing unacknowledged: every message it was given has been acknowledged.
+// It stops polling when the test ends.
+func acknowledged(t *testing.T, b *broker.Broker, stream, consumer string) <-chan struct{} {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if c, err := b.JS.Consumer(ctx, stream, consumer); err == nil {
+				if ci, err := c.Info(ctx); err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 {
+					close(done)
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return done
+}
+
 // receiver is an httptest server that records every delivery by webhook
 // (the request path: one path per webhook) and event id, with the
 // webhook-id it carried. It answers 200, after delay when set.
