@@ -120,7 +120,9 @@ type pending struct {
 // Run consumes events until ctx is done, then stops fetching, routes the
 // events already fetched, waits for their deliveries to be confirmed,
 // acknowledges the events and returns nil. An event not acknowledged (its
-// deliveries not stored) is redelivered to another replica.
+// deliveries not stored) is redelivered to another replica. If consuming
+// ends first (the consumer deleted, the connection closed for good) it
+// stops the same way and returns why.
 func (r *Router) Run(ctx context.Context) error {
 	cons, err := broker.Consumer(ctx, r.js, broker.StreamEvents, broker.ConsumerRouter)
 	if err != nil {
@@ -132,9 +134,9 @@ func (r *Router) Run(ctx context.Context) error {
 	queue := make(chan pending, r.inFlight)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.confirm(queue) })
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
 	if r.health != nil {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
 		synced := make(chan struct{})
 		wg.Go(func() { r.holds.watch(watchCtx, r.health, r.logger, synced) })
 		// Route knowing the current holds, but not wait long for them.
@@ -146,27 +148,26 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 
 	h := &handler{r: r, queue: queue}
+	watch := &broker.ConsumeWatch{Consumer: broker.ConsumerRouter, Logger: r.logger}
 	cc, err := cons.Consume(h.handle,
 		jetstream.PullMaxMessages(min(r.inFlight, 1000)), jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				r.logger.Warn("consume", "err", err)
-			}
-		}))
+		watch.ErrHandler())
 	if err != nil {
 		close(queue)
+		stopWatch()
 		wg.Wait()
 		return fmt.Errorf("consume: %w", err)
 	}
-	<-ctx.Done()
+	stopped := watch.Wait(ctx, cc)
 	// Route what was already fetched (a few milliseconds' work) rather than
 	// drop it: dropped, it would wait for the ack wait before another
 	// replica could take it.
 	cc.Drain()
 	<-cc.Closed() // the handler has returned for the last time
 	close(queue)
-	wg.Wait() // the hold watcher stops with ctx
-	return nil
+	stopWatch() // the hold watcher
+	wg.Wait()
+	return stopped
 }
 
 // confirm waits, in order, for each event's deliveries to be stored, then

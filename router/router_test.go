@@ -268,3 +268,34 @@ func TestHeldWebhooksGetScheduledBatches(t *testing.T) {
 	}
 	require.Len(t, ids, events, "every held delivery in exactly one batch")
 }
+
+// A router whose consumer is deleted under it stops with an error that says
+// so (its process exits, and the restart declares the consumer again)
+// rather than stay up routing nothing.
+func TestRunEndsWhenItsConsumerIsDeleted(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	r, err := router.New(router.Config{JS: b.JS, Matcher: hooks(nil)})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	require.Eventually(t, func() bool {
+		c, err := b.JS.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumWaiting > 0
+	}, 10*time.Second, 5*time.Millisecond, "the router waits on a pull request")
+	require.NoError(t, b.JS.DeleteConsumer(ctx, broker.StreamEvents, broker.ConsumerRouter))
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "consuming "+broker.ConsumerRouter+" ended")
+		require.ErrorIs(t, err, jetstream.ErrConsumerDeleted)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still running 10s after its consumer was deleted")
+	}
+}

@@ -283,7 +283,9 @@ func (s *Sender) freeJob(j *job) {
 // attempts, so the number of goroutines is set by configuration, not by
 // load. On shutdown it stops pulling, lets the attempts in flight finish
 // (bounded by the client's timeout), gives every delivery not yet attempted
-// back for redelivery, and returns nil.
+// back for redelivery, and returns nil. If consuming ends first (the
+// consumer deleted, the connection closed for good) it stops the same way
+// and returns why.
 func (s *Sender) Run(ctx context.Context) error {
 	cons, err := broker.Consumer(ctx, s.js, broker.StreamDeliveries, broker.ConsumerSender)
 	if err != nil {
@@ -311,14 +313,11 @@ func (s *Sender) Run(ctx context.Context) error {
 	// the rest, each to wait out the AckWait; Consume's subscription
 	// buffers them (bounded by the consumer's MaxAckPending). The handler
 	// waits on the goroutines started below.
+	watch := &broker.ConsumeWatch{Consumer: broker.ConsumerSender, Logger: s.logger}
 	cc, err := cons.Consume(func(msg jetstream.Msg) { s.fetched(msg, work) },
 		jetstream.PullMaxMessages(fetchAhead*s.workers),
 		jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				s.logger.Warn("next delivery", "err", err)
-			}
-		}))
+		watch.ErrHandler())
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -355,7 +354,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		s.log.run(stopLog)
 	}()
 
-	<-ctx.Done()
+	stopped := watch.Wait(ctx, cc)
 	s.stopping.Store(true)
 	cc.Drain() // no more pulls; what is buffered comes to fetched and is given back
 	<-cc.Closed()
@@ -382,7 +381,7 @@ func (s *Sender) Run(ctx context.Context) error {
 			s.freeJob(j)
 		}
 	})
-	return nil
+	return stopped
 }
 
 // fetched takes one delivery from the consumer (on its goroutine, one at a

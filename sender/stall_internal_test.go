@@ -176,3 +176,36 @@ func TestAStalledConnectionDropsNoDelivery(t *testing.T) {
 		"every delivery made long before the ack wait")
 	require.Equal(t, want, got())
 }
+
+// A sender whose consumer is deleted under it stops with an error that says
+// so (its process exits, and the restart declares the consumer again)
+// rather than stay up delivering nothing.
+func TestRunEndsWhenItsConsumerIsDeleted(t *testing.T) {
+	t.Parallel()
+	b := brokertest.New(t)
+	ctx := context.Background()
+	wh, _ := countingReceiver(t, nil)
+	s, err := New(Config{JS: b.JS, Webhooks: oneWebhook{wh},
+		Client: NewClient(ClientConfig{Egress: egress.Policy{AllowLoopback: true}})})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	require.Eventually(t, func() bool {
+		c, err := b.JS.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumWaiting > 0
+	}, 10*time.Second, 5*time.Millisecond, "the sender waits on a pull request")
+	require.NoError(t, b.JS.DeleteConsumer(ctx, broker.StreamDeliveries, broker.ConsumerSender))
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "consuming "+broker.ConsumerSender+" ended")
+		require.ErrorIs(t, err, jetstream.ErrConsumerDeleted)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still running 10s after its consumer was deleted")
+	}
+}
