@@ -41,7 +41,12 @@ func setup(t *testing.T) *bundle {
 	p, err := pipeline.New(pipeline.Config{
 		Broker: b, Logger: logger,
 		API:    api.Config{Addr: "127.0.0.1:0"},
-		Sender: sender.Config{Workers: 8, RetrySchedule: []time.Duration{5 * time.Millisecond, 10 * time.Millisecond}},
+		// Events every 2 ms (see start) fail at the failing endpoint
+		// faster than the real demo's: its circuit must not open before a
+		// delivery's three attempts, or its deliveries are held (5 s, then
+		// 10 s, 20 s…) instead of dead-lettered within the test.
+		Sender: sender.Config{Workers: 8, RetrySchedule: []time.Duration{5 * time.Millisecond, 10 * time.Millisecond},
+			Breaker: sender.BreakerConfig{Failures: 1_000_000}},
 		Client: sender.ClientConfig{Timeout: 5 * time.Second},
 		Egress: egress.Policy{AllowLoopback: true},
 	})
