@@ -40,7 +40,7 @@ func setup(t *testing.T) *bundle {
 	logger := slog.New(slog.DiscardHandler)
 	p, err := pipeline.New(pipeline.Config{
 		Broker: b, Logger: logger,
-		API:    api.Config{Addr: "127.0.0.1:0"},
+		API: api.Config{Addr: "127.0.0.1:0"},
 		// Events every 2 ms (see start) fail at the failing endpoint
 		// faster than the real demo's: its circuit must not open before a
 		// delivery's three attempts, or its deliveries are held (5 s, then
