@@ -150,7 +150,7 @@ func (r *Router) Run(ctx context.Context) error {
 	h := &handler{r: r, queue: queue}
 	watch := &broker.ConsumeWatch{Consumer: broker.ConsumerRouter, Logger: r.logger}
 	cc, err := cons.Consume(h.handle,
-		jetstream.PullMaxMessages(min(r.inFlight, 1000)), jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat),
+		broker.PullLimits(r.js.Conn(), min(r.inFlight, 1000)), jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat),
 		watch.ErrHandler())
 	if err != nil {
 		close(queue)

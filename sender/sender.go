@@ -315,7 +315,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	// waits on the goroutines started below.
 	watch := &broker.ConsumeWatch{Consumer: broker.ConsumerSender, Logger: s.logger}
 	cc, err := cons.Consume(func(msg jetstream.Msg) { s.fetched(msg, work) },
-		jetstream.PullMaxMessages(fetchAhead*s.workers),
+		broker.PullLimits(s.js.Conn(), fetchAhead*s.workers),
 		jetstream.PullExpiry(broker.PullExpiry), jetstream.PullHeartbeat(broker.PullHeartbeat),
 		watch.ErrHandler())
 	if err != nil {
