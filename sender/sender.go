@@ -311,8 +311,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	// request may still stand, and the server then sends up to twice what
 	// it asked for. Messages' channel holds one request's worth and drops
 	// the rest, each to wait out the AckWait; Consume's subscription
-	// buffers them (bounded by the consumer's MaxAckPending). The handler
-	// waits on the goroutines started below.
+	// buffers them (a request brings at most 8 MiB: broker.PullLimits).
+	// The handler waits on the goroutines started below.
 	watch := &broker.ConsumeWatch{Consumer: broker.ConsumerSender, Logger: s.logger}
 	cc, err := cons.Consume(func(msg jetstream.Msg) { s.fetched(msg, work) },
 		broker.PullLimits(s.js.Conn(), fetchAhead*s.workers),
