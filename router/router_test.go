@@ -160,14 +160,10 @@ func TestUnmatchedEventsAreAckedAndCounted(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
-	require.Eventually(t, func() bool {
-		c, err := b.JS.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == 3
-	}, 10*time.Second, 5*time.Millisecond, "every event acknowledged")
+	brokertest.WaitConsumer(t, b.JS, broker.StreamEvents, broker.ConsumerRouter, "every event acknowledged",
+		func(info *jetstream.ConsumerInfo) bool {
+			return info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == 3
+		})
 	cancel()
 	require.NoError(t, <-done)
 	st := r.Stats()
@@ -215,12 +211,8 @@ func TestHeldWebhooksGetScheduledBatches(t *testing.T) {
 	st := r.Stats()
 	require.Equal(t, uint64(events), st.Held)
 	require.Equal(t, uint64(2*events), st.Deliveries)
-	cons, err := b.JS.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := cons.Info(ctx)
-		return err == nil && info.AckFloor.Stream == uint64(events)
-	}, 10*time.Second, 10*time.Millisecond, "every event acknowledged once its batch is stored")
+	brokertest.WaitConsumer(t, b.JS, broker.StreamEvents, broker.ConsumerRouter, "every event acknowledged once its batch is stored",
+		func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream == uint64(events) })
 
 	s, err := b.JS.Stream(ctx, broker.StreamDeliveries)
 	require.NoError(t, err)
@@ -282,14 +274,8 @@ func TestRunEndsWhenItsConsumerIsDeleted(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
-	require.Eventually(t, func() bool {
-		c, err := b.JS.Consumer(ctx, broker.StreamEvents, broker.ConsumerRouter)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumWaiting > 0
-	}, 10*time.Second, 5*time.Millisecond, "the router waits on a pull request")
+	brokertest.WaitConsumer(t, b.JS, broker.StreamEvents, broker.ConsumerRouter, "the router waits on a pull request",
+		func(info *jetstream.ConsumerInfo) bool { return info.NumWaiting > 0 })
 	require.NoError(t, b.JS.DeleteConsumer(ctx, broker.StreamEvents, broker.ConsumerRouter))
 	select {
 	case err := <-done:

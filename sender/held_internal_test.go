@@ -62,12 +62,8 @@ func heldBatchDue(t *testing.T, n int, waitingSince time.Time, hold time.Time) (
 	done := make(chan error, 1)
 	go func() { done <- s.Run(rctx) }()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	cons, err := b.JS.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := cons.Info(ctx)
-		return err == nil && info.AckFloor.Stream >= 1
-	}, 10*time.Second, 10*time.Millisecond, "the batch acknowledged")
+	brokertest.WaitConsumer(t, b.JS, broker.StreamDeliveries, broker.ConsumerSender, "the batch acknowledged",
+		func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream >= 1 })
 	return s, got, b
 }
 

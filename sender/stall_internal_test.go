@@ -192,14 +192,8 @@ func TestRunEndsWhenItsConsumerIsDeleted(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- s.Run(rctx) }()
-	require.Eventually(t, func() bool {
-		c, err := b.JS.Consumer(ctx, broker.StreamDeliveries, broker.ConsumerSender)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumWaiting > 0
-	}, 10*time.Second, 5*time.Millisecond, "the sender waits on a pull request")
+	brokertest.WaitConsumer(t, b.JS, broker.StreamDeliveries, broker.ConsumerSender, "the sender waits on a pull request",
+		func(info *jetstream.ConsumerInfo) bool { return info.NumWaiting > 0 })
 	require.NoError(t, b.JS.DeleteConsumer(ctx, broker.StreamDeliveries, broker.ConsumerSender))
 	select {
 	case err := <-done:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/broker"
 )
@@ -46,4 +47,24 @@ func Open(t testing.TB, s *server.Server, topo broker.Topology) *broker.Broker {
 func New(t testing.TB) *broker.Broker {
 	t.Helper()
 	return Open(t, Server(t, ""), broker.Topology{})
+}
+
+// WaitConsumer waits, at most 10 s, until ok holds of the info of the
+// durable consumer on stream (which may not exist yet), and fails the test
+// with what if it does not.
+func WaitConsumer(t testing.TB, js jetstream.JetStream, stream, consumer string, what string, ok func(*jetstream.ConsumerInfo) bool) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := js.Consumer(ctx, stream, consumer); err == nil {
+			if info, err := c.Info(ctx); err == nil && ok(info) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("brokertest: waited 10s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
