@@ -15,10 +15,18 @@ import (
 // when empty) and shuts it down when the test ends.
 func Server(t testing.TB, dir string) *server.Server {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
+	return Start(t, broker.EmbeddedConfig{StoreDir: dir})
+}
+
+// Start starts an embedded JetStream server as cfg says (storing under
+// t.TempDir() when cfg.StoreDir is empty) and shuts it down when the test
+// ends.
+func Start(t testing.TB, cfg broker.EmbeddedConfig) *server.Server {
+	t.Helper()
+	if cfg.StoreDir == "" {
+		cfg.StoreDir = t.TempDir()
 	}
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: dir})
+	s, err := broker.StartEmbedded(cfg)
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
@@ -49,22 +57,45 @@ func New(t testing.TB) *broker.Broker {
 	return Open(t, Server(t, ""), broker.Topology{})
 }
 
+// ConsumerReaches returns a channel closed once ok holds of the info of the
+// durable consumer on stream (which may not exist yet), polled every 10 ms
+// until then or until the test ends.
+func ConsumerReaches(t testing.TB, js jetstream.JetStream, stream, consumer string, ok func(*jetstream.ConsumerInfo) bool) <-chan struct{} {
+	ctx, cancel := context.WithCancel(context.Background())
+	reached, exited := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if c, err := js.Consumer(ctx, stream, consumer); err == nil {
+				if info, err := c.Info(ctx); err == nil && ok(info) {
+					close(reached)
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return reached
+}
+
 // WaitConsumer waits, at most 10 s, until ok holds of the info of the
 // durable consumer on stream (which may not exist yet), and fails the test
 // with what if it does not.
 func WaitConsumer(t testing.TB, js jetstream.JetStream, stream, consumer string, what string, ok func(*jetstream.ConsumerInfo) bool) {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := js.Consumer(ctx, stream, consumer); err == nil {
-			if info, err := c.Info(ctx); err == nil && ok(info) {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("brokertest: waited 10s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-ConsumerReaches(t, js, stream, consumer, ok):
+	case <-time.After(10 * time.Second):
+		t.Fatalf("brokertest: waited 10s: %s", what)
 	}
 }

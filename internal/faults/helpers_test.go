@@ -20,9 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/brokertest"
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/internal/testproc"
 	"github.com/hookstream/hookstream/producer"
@@ -113,30 +115,10 @@ func brokerState(b *broker.Broker, p *pipeline.Pipeline) func() string {
 
 // acknowledged is closed once consumer on stream has nothing pending and
 // nothing unacknowledged: every message it was given has been acknowledged.
-// It stops polling when the test ends.
 func acknowledged(t *testing.T, b *broker.Broker, stream, consumer string) <-chan struct{} {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	done := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if c, err := b.JS.Consumer(ctx, stream, consumer); err == nil {
-				if ci, err := c.Info(ctx); err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 {
-					close(done)
-					return
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return done
+	return brokertest.ConsumerReaches(t, b.JS, stream, consumer, func(ci *jetstream.ConsumerInfo) bool {
+		return ci.NumPending == 0 && ci.NumAckPending == 0
+	})
 }
 
 // receiver is an httptest server that records every delivery by webhook

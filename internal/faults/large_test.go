@@ -33,12 +33,7 @@ func TestABacklogOfLargeEventsKeepsTheConnection(t *testing.T) {
 	// it flushes is small enough to write quickly.
 	conf := filepath.Join(t.TempDir(), "nats.conf")
 	require.NoError(t, os.WriteFile(conf, []byte("listen: 127.0.0.1:-1\nmax_payload: 8MB\nmax_pending: 32MB\n"), 0o600))
-	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), ConfigFile: conf})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
+	srv := brokertest.Start(t, broker.EmbeddedConfig{ConfigFile: conf})
 	b := brokertest.Open(t, srv, broker.Topology{})
 	evs := newEvents(n)
 	pad := make([]byte, 100<<10)

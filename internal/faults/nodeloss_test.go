@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookstream/hookstream/internal/broker"
+	"github.com/hookstream/hookstream/internal/brokertest"
 	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/pipeline"
 	"github.com/hookstream/hookstream/sender"
@@ -32,13 +33,8 @@ func cluster(t *testing.T, n int) (map[string]*server.Server, string) {
 	var urls []string
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
-		s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), ServerName: name,
+		s := brokertest.Start(t, broker.EmbeddedConfig{ServerName: name,
 			Cluster: broker.ClusterConfig{Name: "faults", Listen: listen[i], Routes: routes}})
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
 		nodes[name] = s
 		urls = append(urls, s.ClientURL())
 	}
