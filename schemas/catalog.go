@@ -50,6 +50,13 @@ type EventType struct {
 	Description string `json:"description"`
 	// Schema is the JSON Schema (draft 2020-12) of the event's data.
 	Schema json.RawMessage `json:"schema"`
+	// Example is the data of an example event: the schema's first
+	// "examples" entry, when it has one.
+	Example json.RawMessage `json:"example,omitempty"`
+	// ThinFields are the data's identifying fields, which the thin event
+	// (include_payload off) keeps: the schema's "x-thin-fields", each a
+	// key or key.subkey (of an object, or of each object in an array).
+	ThinFields []string `json:"thin_fields,omitempty"`
 }
 
 type catalogEntry struct {
@@ -107,6 +114,22 @@ func compileEntry(t EventType) (*catalogEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schemas: event type %s: schema: %w", t.Name, err)
 	}
+	var extra struct {
+		Examples   []json.RawMessage `json:"examples"`
+		ThinFields []string          `json:"x-thin-fields"`
+	}
+	if err := json.Unmarshal(t.Schema, &extra); err != nil {
+		return nil, fmt.Errorf("schemas: event type %s: schema: %w", t.Name, err)
+	}
+	if len(extra.Examples) > 0 {
+		t.Example = extra.Examples[0]
+	}
+	for _, f := range extra.ThinFields {
+		if f == "" || strings.Count(f, ".") > 1 {
+			return nil, fmt.Errorf("schemas: event type %s: x-thin-fields: %q is not a key or key.subkey", t.Name, f)
+		}
+	}
+	t.ThinFields = extra.ThinFields
 	// Formats stay annotations (no AssertFormat), as the fast path of
 	// Validate assumes (quick.go).
 	c := jsonschema.NewCompiler()

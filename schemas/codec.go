@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,8 +132,9 @@ func DecodeEvent(data []byte, contentType string, ev *Event) error {
 	return Unmarshal(data, ev)
 }
 
-// AppendJSON appends ev's JSON body as a receiver gets it. With full false the
-// data is left out (the thin event of include_payload: false).
+// AppendJSON appends ev's JSON body as a receiver gets it. With full false it
+// is the thin event of include_payload: false, whose data keeps only the
+// identifying fields of its type (EventType.ThinFields), if any.
 func AppendJSON(dst []byte, ev *Event, full bool) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = appendJSONString(dst, ev.ID)
@@ -145,11 +147,103 @@ func AppendJSON(dst []byte, ev *Event, full bool) []byte {
 	dst = append(dst, `,"occurred_at":"`...)
 	dst = ev.OccurredAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.999999999Z07:00")
 	dst = append(dst, '"')
-	if full && len(ev.Data) > 0 {
+	switch {
+	case full && len(ev.Data) > 0:
 		dst = append(dst, `,"data":`...)
 		dst = append(dst, ev.Data...)
+	case !full:
+		dst = appendThinData(dst, ev)
 	}
 	return append(dst, '}')
+}
+
+// appendThinData appends `,"data":{...}` with the identifying fields of ev's
+// data, or nothing when its type has none or the data holds none of them.
+func appendThinData(dst []byte, ev *Event) []byte {
+	e, ok := (*catalog.Load())[ev.Type]
+	if !ok || len(e.ThinFields) == 0 || len(ev.Data) == 0 {
+		return dst
+	}
+	var data map[string]json.RawMessage
+	if json.Unmarshal(ev.Data, &data) != nil {
+		return dst
+	}
+	// Group key.subkey fields under their key, in the order given.
+	var keys []string
+	subs := map[string][]string{}
+	for _, f := range e.ThinFields {
+		k, sub, nested := strings.Cut(f, ".")
+		if _, seen := subs[k]; !seen {
+			keys = append(keys, k)
+			subs[k] = nil
+		}
+		if nested {
+			subs[k] = append(subs[k], sub)
+		}
+	}
+	start := len(dst)
+	dst = append(dst, `,"data":{`...)
+	n := 0
+	for _, k := range keys {
+		raw, ok := data[k]
+		if !ok {
+			continue
+		}
+		if len(subs[k]) > 0 {
+			if raw, ok = pick(raw, subs[k]); !ok {
+				continue
+			}
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		dst = append(dst, raw...)
+		n++
+	}
+	if n == 0 {
+		return dst[:start]
+	}
+	return append(dst, '}')
+}
+
+// pick keeps keys of an object, or of each object of an array.
+func pick(raw json.RawMessage, keys []string) (json.RawMessage, bool) {
+	one := func(raw json.RawMessage) (json.RawMessage, bool) {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil, false
+		}
+		out := []byte{'{'}
+		for _, k := range keys {
+			if v, ok := obj[k]; ok {
+				if len(out) > 1 {
+					out = append(out, ',')
+				}
+				out = appendJSONString(out, k)
+				out = append(out, ':')
+				out = append(out, v...)
+			}
+		}
+		return append(out, '}'), true
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return one(raw)
+	}
+	out := []byte{'['}
+	for i, it := range items {
+		v, ok := one(it)
+		if !ok {
+			return nil, false
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, v...)
+	}
+	return append(out, ']'), true
 }
 
 // appendJSONString appends s as a JSON string. Ids and types are plain ASCII

@@ -8,12 +8,25 @@ type SyncData struct {
 	HRMS           string     `json:"hrms" msgpack:"hrms"`
 	OrgName        string     `json:"org_name,omitempty" msgpack:"org_name,omitempty"`
 	Status         string     `json:"status,omitempty" msgpack:"status,omitempty"`
+	InitialSync    *bool      `json:"initial_sync,omitempty" msgpack:"initial_sync,omitempty"`
 	RecordCount    int        `json:"record_count" msgpack:"record_count"`
 	NewRecords     int        `json:"new_records" msgpack:"new_records"`
 	UpdatedRecords int        `json:"updated_records" msgpack:"updated_records"`
 	StartedAt      *time.Time `json:"started_at,omitempty" msgpack:"started_at,omitempty"`
 	CompletedAt    *time.Time `json:"completed_at,omitempty" msgpack:"completed_at,omitempty"`
 	Error          *SyncError `json:"error,omitempty" msgpack:"error,omitempty"`
+	Connector      *Connector `json:"connector,omitempty" msgpack:"connector,omitempty"`
+}
+
+// Connector is the HRMS connection data came through, as integration
+// platforms show it to their customers (Bindbee's "connector").
+type Connector struct {
+	ID           string   `json:"id" msgpack:"id"`
+	DisplayName  string   `json:"display_name,omitempty" msgpack:"display_name,omitempty"`
+	Categories   []string `json:"categories,omitempty" msgpack:"categories,omitempty"`
+	Status       string   `json:"status,omitempty" msgpack:"status,omitempty"`
+	EndUserName  string   `json:"end_user_name,omitempty" msgpack:"end_user_name,omitempty"`
+	EndUserEmail string   `json:"end_user_email,omitempty" msgpack:"end_user_email,omitempty"`
 }
 
 // SyncError says why a sync failed.
@@ -31,6 +44,7 @@ type EmployeeData struct {
 	WebhookCounter int        `json:"webhook_counter" msgpack:"webhook_counter"`
 	RecordCount    int        `json:"record_count" msgpack:"record_count"`
 	Records        []Employee `json:"records" msgpack:"records"`
+	Connector      *Connector `json:"connector,omitempty" msgpack:"connector,omitempty"`
 }
 
 // Employee is one employee record as received from the HRMS.
@@ -55,6 +69,7 @@ type DataModelData struct {
 	Model         string        `json:"model" msgpack:"model"`
 	SyncSessionID string        `json:"sync_session_id,omitempty" msgpack:"sync_session_id,omitempty"`
 	Changes       []FieldChange `json:"changes" msgpack:"changes"`
+	Connector     *Connector    `json:"connector,omitempty" msgpack:"connector,omitempty"`
 }
 
 // FieldChange is one change to a data model: added, removed or modified.

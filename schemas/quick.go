@@ -88,7 +88,8 @@ func quickFrom(v any, root bool) (q *quickSchema, ok bool) {
 	q = &quickSchema{}
 	for k, v := range doc {
 		switch k {
-		case "title", "description", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly", "format":
+		case "title", "description", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly", "format",
+			"x-thin-fields":
 			// annotations
 		case "$schema", "$id":
 			if !root {

@@ -24,20 +24,24 @@ var (
 
 func ptr[T any](v T) *T { return &v }
 
+var connector = schemas.Connector{ID: "conn_1", DisplayName: "Darwinbox", Categories: []string{"HRIS"}, Status: "COMPLETE",
+	EndUserName: "Priya Nair", EndUserEmail: "priya@acme.example"}
+
 // examples holds one typed data value per catalog type: each must validate
 // against its JSON Schema, and its JSON as a receiver gets it is pinned in
 // testdata/<type>.json.
 var examples = map[string]any{
 	schemas.TypeSyncStarted: schemas.SyncData{SyncSessionID: "ss_1", HRMS: "darwinbox", OrgName: "Acme India",
-		Status: "started", StartedAt: &started},
+		Status: "started", InitialSync: ptr(true), StartedAt: &started, Connector: &connector},
 	schemas.TypeSyncCompleted: schemas.SyncData{SyncSessionID: "ss_1", HRMS: "darwinbox", OrgName: "Acme India",
-		Status: "completed", RecordCount: 1250, NewRecords: 12, UpdatedRecords: 40, StartedAt: &started, CompletedAt: &at},
+		Status: "completed", RecordCount: 1250, NewRecords: 12, UpdatedRecords: 40, StartedAt: &started, CompletedAt: &at,
+		Connector: &connector},
 	schemas.TypeSyncFailed: schemas.SyncData{SyncSessionID: "ss_2", HRMS: "keka", Status: "failed",
 		Error: &schemas.SyncError{Code: "auth_failed", Message: "the HRMS rejected the credentials"}},
 	schemas.TypeEmployeeCreated: schemas.EmployeeData{SyncSessionID: "ss_1", HRMS: "darwinbox", WebhookCounter: 1, RecordCount: 1,
 		Records: []schemas.Employee{{ID: "emp_1", RemoteID: "D-1001", FirstName: "Asha", LastName: "Kumar",
 			Email: "asha@acme.example", EmploymentStatus: "active", JobTitle: "Engineer", Department: "R&D",
-			StartDate: "2024-01-15", CustomFields: map[string]any{"grade": "L3"}}}},
+			StartDate: "2024-01-15", CustomFields: map[string]any{"grade": "L3"}}}, Connector: &connector},
 	schemas.TypeEmployeeUpdated: schemas.EmployeeData{SyncSessionID: "ss_1", HRMS: "darwinbox", WebhookCounter: 2, RecordCount: 1,
 		Records: []schemas.Employee{{ID: "emp_2", JobTitle: "Senior Engineer", ManagerID: "emp_9"}}},
 	schemas.TypeEmployeeDeleted: schemas.EmployeeData{SyncSessionID: "ss_1", HRMS: "darwinbox", WebhookCounter: 3, RecordCount: 1,
@@ -102,6 +106,9 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, err, "run with -update to create it")
 			require.Equal(t, string(want), string(got))
 
+			// The schema's example is the typed one.
+			require.JSONEq(t, string(ev.Data), string(et.Example), "the schema's examples entry")
+
 			// The rendered JSON decodes back to the same event.
 			var back schemas.Event
 			require.NoError(t, json.Unmarshal(schemas.AppendJSON(nil, &ev, true), &back))
@@ -110,9 +117,36 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func TestThinEventLeavesOutData(t *testing.T) {
+// The thin event keeps only the identifying fields of the data: what a
+// receiver needs to fetch the rest, nothing of the payload.
+func TestThinEventKeepsOnlyIdentifyingFields(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		typ, want string
+	}{
+		{schemas.TypeSyncStarted, `{"sync_session_id":"ss_1","hrms":"darwinbox","status":"started"}`},
+		{schemas.TypeEmployeeCreated, `{"sync_session_id":"ss_1","hrms":"darwinbox","webhook_counter":1,"record_count":1,
+			"records":[{"id":"emp_1","remote_id":"D-1001"}]}`},
+		{schemas.TypeEmployeeUpdated, `{"sync_session_id":"ss_1","hrms":"darwinbox","webhook_counter":2,"record_count":1,
+			"records":[{"id":"emp_2"}]}`},
+		{schemas.TypePayrollSubmitted, `{"payroll_id":"pay_1","user_id":"user_1","account_id":null,
+			"document_external_id":"doc_77","document_filename":"payslip-2026-02.pdf"}`},
+		{schemas.TypeClockingCreated, `{"action":"created","clocking":{"id":"CLOCKING-ID-123"}}`},
+		{schemas.TypeConnectionAccepted, `{"connection_id":"conn_1"}`},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			t.Parallel()
+			ev := exampleEvent(t, tc.typ)
+			var got struct {
+				Data json.RawMessage `json:"data"`
+			}
+			require.NoError(t, json.Unmarshal(schemas.AppendJSON(nil, &ev, false), &got))
+			require.JSONEq(t, tc.want, string(got.Data))
+		})
+	}
+	// A type without identifying fields (or data without them) has no data.
 	ev := exampleEvent(t, schemas.TypeSyncStarted)
+	ev.Data = json.RawMessage(`{"other":1}`)
 	require.JSONEq(t,
 		`{"id":"evt_0190f1a2b3c4","type":"sync.started","tenant_id":"acme","org_id":"org_42","occurred_at":"2026-03-14T09:26:53.589Z"}`,
 		string(schemas.AppendJSON(nil, &ev, false)))

@@ -31,9 +31,30 @@ type Webhook struct {
 	// than 408, 425 and 429) straight to the dead letters instead of
 	// retrying it; by default 4xx answers are retried, since receivers
 	// misconfigure.
-	DeadLetterClientErrors bool      `json:"dead_letter_client_errors" msgpack:"dead_letter_client_errors,omitempty"`
-	CreatedAt              time.Time `json:"created_at" msgpack:"created_at"`
-	UpdatedAt              time.Time `json:"updated_at" msgpack:"updated_at"`
+	DeadLetterClientErrors bool `json:"dead_letter_client_errors" msgpack:"dead_letter_client_errors,omitempty"`
+	// Profile names the vendor dialect the webhook speaks ("tartan",
+	// "bindbee", "trutac", "teal"; see package dialect): its transform,
+	// event names and retry schedule apply where the webhook sets none.
+	Profile string `json:"profile,omitempty" msgpack:"profile,omitempty"`
+	// Transform is a jq program whose output is the body sent; empty
+	// sends the event itself (or the profile's transform).
+	Transform string `json:"transform,omitempty" msgpack:"transform,omitempty"`
+	// Filter is a jq expression: the webhook gets only the events for
+	// which it yields true. Empty lets every subscribed event through.
+	Filter string `json:"filter,omitempty" msgpack:"filter,omitempty"`
+	// EventNames maps catalog types to the names the receiver expects,
+	// over the profile's: they go in the event-type header and to the
+	// transform.
+	EventNames map[string]string `json:"event_names,omitempty" msgpack:"event_names,omitempty"`
+	// RetrySchedule is the wait before each retry, instead of the
+	// sender's (or the profile's); nil keeps those.
+	RetrySchedule []time.Duration `json:"-" msgpack:"retry_schedule,omitempty"`
+	// SigningKey says whose secrets sign its deliveries: "webhook" (its
+	// own Secrets; empty means the same) or "tenant" (the tenant's
+	// organisation-wide signing key).
+	SigningKey string    `json:"signing_key,omitempty" msgpack:"signing_key,omitempty"`
+	CreatedAt  time.Time `json:"created_at" msgpack:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at" msgpack:"updated_at"`
 }
 
 // Encrypted reports whether deliveries to w are encrypted; the API shows this
