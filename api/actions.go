@@ -151,7 +151,15 @@ func (s *Server) sendTest(ctx context.Context, wh *schemas.Webhook) (schemas.Att
 	at := s.now().UTC()
 	// The attempt runs to completion even if the client hangs up, so that
 	// what the receiver saw is logged.
-	res := s.client.Send(context.WithoutCancel(ctx), wh, &d, at)
+	ctx = context.WithoutCancel(ctx)
+	out, err := s.shaper.Shape(ctx, wh, &d, 1, at)
+	if err != nil {
+		// Nothing could be sent: the attempt says why, as the delivery log
+		// does for a delivery whose transform fails.
+		res := sender.Result{Outcome: schemas.OutcomeError, Error: err.Error()}
+		return sender.NewAttempt(&d, wh, 1, at, &res), nil
+	}
+	res := s.client.Send(ctx, wh, &d, at, out)
 	return sender.NewAttempt(&d, wh, 1, at, &res), nil
 }
 

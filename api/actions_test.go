@@ -203,7 +203,7 @@ func TestPatchWebhook(t *testing.T) {
 	require.True(t, strings.HasPrefix(got.Secret, "whsec_"), "my_secret_key cannot sign Standard Webhooks")
 	stored, err := tb.store.Get(t.Context(), tenantA, hmacHook.ID)
 	require.NoError(t, err)
-	require.Equal(t, []schemas.Secret{{Value: got.Secret}}, stored.Secrets)
+	require.Equal(t, schemas.Secrets{{Value: got.Secret}}, stored.Secrets)
 
 	// Encryption on and off.
 	r = patch(map[string]any{"encryption_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="})

@@ -88,8 +88,8 @@ func (s *Server) getAttempt(w http.ResponseWriter, r *http.Request, tenantID str
 	if err != nil {
 		return err
 	}
-	d := schemas.Delivery{ID: a.DeliveryID, EventID: a.EventID, EventType: a.EventType, TenantID: a.TenantID, WebhookID: a.WebhookID}
-	headers, err := sender.RequestHeaders(wh, &d, a.At, a.Encrypted)
+	dl := s.shaper.Dialect(wh)
+	headers, err := sender.RequestHeaders(wh, a.DeliveryID, dl.Names.Of(a.EventType), a.At, a.Encrypted)
 	if err != nil {
 		return err
 	}
@@ -106,6 +106,18 @@ func (s *Server) getAttempt(w http.ResponseWriter, r *http.Request, tenantID str
 			out.BodyNote = "the event is no longer in EVENTS (past its retention)"
 		case err != nil:
 			return err
+		case dl.Transform != nil:
+			// What the webhook's transform makes of the event now: the
+			// transform may have changed since the attempt.
+			d := schemas.Delivery{ID: a.DeliveryID, EventID: a.EventID, EventType: a.EventType, TenantID: a.TenantID,
+				WebhookID: a.WebhookID, EventSeq: a.EventSeq, Payload: body}
+			o, err := s.shaper.Shape(r.Context(), wh, &d, a.Attempt, a.At)
+			if err != nil {
+				out.BodyNote = err.Error()
+				break
+			}
+			b := jsonText(o.Body)
+			out.Body, out.BodyNote = &b, "rendered by the webhook's transform as it is now"
 		default:
 			b := jsonText(body)
 			out.Body = &b

@@ -82,6 +82,13 @@ type Config struct {
 	// same way senders do. Optional; default sender.NewClient with the
 	// default (strict) egress policy.
 	Client *sender.Client
+	// Shaper makes test deliveries' bodies, event names and secrets, and
+	// the delivery log's view of what was sent, the same way senders do.
+	// Optional; default a sender.Shaper of the API's own, on SigningKeys.
+	Shaper *sender.Shaper
+	// SigningKeys keeps the tenants' organisation-wide signing keys.
+	// Optional; default one on the broker's signing_keys bucket.
+	SigningKeys *subscription.SigningKeys
 	// Replayer lists and replays the dead letters of GET /v1/dead-letters
 	// and POST /v1/dead-letters/replay. Optional; default a Replayer that
 	// resolves webhooks through Store.
@@ -106,6 +113,8 @@ type Server struct {
 	now        func() time.Time
 	checkURL   func(context.Context, *url.URL) error
 	client     *sender.Client
+	shaper     *sender.Shaper
+	keys       *subscription.SigningKeys
 	metrics    http.Handler
 	index      interface {
 		Sync(ctx context.Context) error
@@ -146,6 +155,8 @@ func New(cfg Config) (*Server, error) {
 		now:        cfg.Now,
 		checkURL:   cfg.CheckURL,
 		client:     cfg.Client,
+		shaper:     cfg.Shaper,
+		keys:       cfg.SigningKeys,
 		index:      cfg.Index,
 		metrics:    cfg.Metrics,
 		replayer:   cfg.Replayer,
@@ -162,6 +173,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.client == nil {
 		s.client = sender.NewClient(sender.ClientConfig{})
+	}
+	if s.keys == nil && cfg.Broker.SigningKeys != nil {
+		s.keys = subscription.NewSigningKeys(cfg.Broker.SigningKeys, s.logger)
+	}
+	if s.shaper == nil {
+		sc := sender.ShaperConfig{}
+		if s.keys != nil {
+			sc.Keys = s.keys
+		}
+		s.shaper = sender.NewShaper(sc)
 	}
 	if s.replayer == nil {
 		var err error

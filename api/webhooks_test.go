@@ -44,7 +44,7 @@ func TestWebhookCreateListGetDelete(t *testing.T) {
 	// The secret and the key are stored…
 	stored, err := tb.store.Get(context.Background(), tenantA, created.ID)
 	require.NoError(t, err)
-	require.Equal(t, []schemas.Secret{{Value: created.Secret}}, stored.Secrets)
+	require.Equal(t, schemas.Secrets{{Value: created.Secret}}, stored.Secrets)
 	require.Equal(t, key, stored.EncryptionKey)
 
 	// …but never shown again.

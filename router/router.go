@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookstream/hookstream/dialect"
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
@@ -49,6 +50,15 @@ type Config struct {
 	// then instead. Optional; without it every delivery goes to the senders
 	// at once.
 	Health jetstream.KeyValue
+	// Dialects compiles webhooks' filters. Optional; default a Compiler of
+	// the router's own.
+	Dialects *dialect.Compiler
+	// Budget shares filter time among tenants. Optional; default
+	// dialect.NewBudget with its defaults.
+	Budget *dialect.Budget
+	// StatsInterval is how often the filters' counts per webhook are
+	// written to STATS. Optional; default broker.StatsInterval.
+	StatsInterval time.Duration
 	// Logger. Optional; default slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Optional; default time.Now.
@@ -64,6 +74,10 @@ type Stats struct {
 	Parked      uint64 // deliveries for disabled webhooks, stored as dead letters
 	Held        uint64 // deliveries scheduled for the end of their webhook's hold (counted in Deliveries too)
 	Quarantined uint64 // messages sent to QUARANTINE
+	// Filtered counts deliveries not made because the webhook's filter
+	// did not let the event through; FilterErrors those of them whose
+	// filter failed.
+	Filtered, FilterErrors uint64
 }
 
 // Router consumes EVENTS and fans out deliveries.
@@ -77,6 +91,8 @@ type Router struct {
 	health    jetstream.KeyValue
 	holds     holds
 	batches   broker.HeldBatches // held webhooks' new deliveries, a batch per webhook
+	filters   *filters
+	statsEach time.Duration
 
 	events, routed, unmatched, deliveries, parked, held, quarantined atomic.Uint64
 }
@@ -87,13 +103,20 @@ func New(cfg Config) (*Router, error) {
 		return nil, errors.New("router: Config.JS and Config.Matcher are required")
 	}
 	r := &Router{js: cfg.JS, matcher: cfg.Matcher, logger: cfg.Logger, now: cfg.Now, inFlight: cfg.MaxInFlight,
-		refFanOut: cmp.Or(cfg.ReferenceFanOut, 4), health: cfg.Health}
+		refFanOut: cmp.Or(cfg.ReferenceFanOut, 4), health: cfg.Health, statsEach: cmp.Or(cfg.StatsInterval, broker.StatsInterval)}
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
 	r.logger = r.logger.With("component", "router")
 	if r.now == nil {
 		r.now = time.Now
+	}
+	r.filters = &filters{dialects: cfg.Dialects, budget: cfg.Budget, logger: r.logger, now: r.now}
+	if r.filters.dialects == nil {
+		r.filters.dialects = dialect.NewCompiler()
+	}
+	if r.filters.budget == nil {
+		r.filters.budget = dialect.NewBudget(0, 0, nil)
 	}
 	if r.inFlight <= 0 {
 		r.inFlight = 1024
@@ -106,6 +129,7 @@ func (r *Router) Stats() Stats {
 	return Stats{
 		Events: r.events.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
 		Deliveries: r.deliveries.Load(), Parked: r.parked.Load(), Held: r.held.Load(), Quarantined: r.quarantined.Load(),
+		Filtered: r.filters.skipped.Load(), FilterErrors: r.filters.errored.Load(),
 	}
 }
 
@@ -134,6 +158,12 @@ func (r *Router) Run(ctx context.Context) error {
 	queue := make(chan pending, r.inFlight)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.confirm(queue) })
+	stopCounts := make(chan struct{})
+	wg.Go(func() { r.filters.writeCounts(r.js, r.statsEach, stopCounts) })
+	defer func() {
+		close(stopCounts)
+		wg.Wait()
+	}()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if r.health != nil {
@@ -155,7 +185,6 @@ func (r *Router) Run(ctx context.Context) error {
 	if err != nil {
 		close(queue)
 		stopWatch()
-		wg.Wait()
 		return fmt.Errorf("consume: %w", err)
 	}
 	stopped := watch.Wait(ctx, cc)
@@ -166,7 +195,6 @@ func (r *Router) Run(ctx context.Context) error {
 	<-cc.Closed() // the handler has returned for the last time
 	close(queue)
 	stopWatch() // the hold watcher
-	wg.Wait()
 	return stopped
 }
 
@@ -235,6 +263,8 @@ func (h *handler) handle(msg jetstream.Msg) {
 	}
 	r.events.Add(1)
 	h.matches = r.matcher.Match(h.matches[:0], ev.TenantID, ev.Type, ev.OrgID)
+	h.full, h.thin = h.full[:0], h.thin[:0]
+	h.matches = h.filter(ctx, ev, h.matches)
 	span.SetAttributes(telemetry.EventIDKey.String(ev.ID), telemetry.EventTypeKey.String(ev.Type),
 		telemetry.TenantKey.String(ev.TenantID), telemetry.FanOutKey.Int(len(h.matches)))
 	if len(h.matches) == 0 {
@@ -242,7 +272,6 @@ func (h *handler) handle(msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	h.full, h.thin = h.full[:0], h.thin[:0]
 	now := r.now().UTC()
 	var eventSeq uint64 // every delivery says where its event is (the delivery log shows it)
 	if md, err := msg.Metadata(); err == nil {
@@ -336,6 +365,26 @@ func (h *handler) handle(msg jetstream.Msg) {
 	r.parked.Add(uint64(len(futures)+len(h.holding)) - active)
 	r.held.Add(nHeld)
 	h.queue <- pending{msg: msg, futures: futures, held: batches, trace: span.SpanContext()}
+}
+
+// filter keeps the matches whose filter lets ev through (disabled
+// webhooks too: what they park for a later replay is only what they want).
+func (h *handler) filter(ctx context.Context, ev *schemas.Event, matches []*schemas.Webhook) []*schemas.Webhook {
+	f := h.r.filters
+	f.next()
+	body := func() []byte {
+		if len(h.full) == 0 {
+			h.full = schemas.AppendJSON(h.full, ev, true)
+		}
+		return h.full
+	}
+	kept := matches[:0]
+	for _, w := range matches {
+		if f.pass(ctx, w, ev, body) {
+			kept = append(kept, w)
+		}
+	}
+	return kept
 }
 
 // deliveryMsg is the message for d: a delivery for an enabled webhook, or,

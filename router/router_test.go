@@ -48,7 +48,7 @@ func route(t *testing.T, m router.Matcher) (deliveries, deadLetters []schemas.De
 	p, err := producer.New(producer.Config{JS: b.JS})
 	require.NoError(t, err)
 	res, err := p.Publish(ctx, &schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
-		Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
+		Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka","record_count":7}`)})
 	require.NoError(t, err)
 	r, err := router.New(router.Config{JS: b.JS, Matcher: m})
 	require.NoError(t, err)
@@ -89,8 +89,9 @@ func TestSmallFanOutCarriesThePayload(t *testing.T) {
 	ds, dls, seq := route(t, webhooks(2, func(i int, w *schemas.Webhook) { w.IncludePayload = i == 0 }))
 	require.Len(t, ds, 2)
 	require.Empty(t, dls)
-	require.Contains(t, string(ds[0].Payload), `"data":{"sync_session_id":"s1"`)
-	require.NotContains(t, string(ds[1].Payload), `"data"`, "thin for include_payload false")
+	require.Contains(t, string(ds[0].Payload), `"data":{"sync_session_id":"s1","hrms":"keka","record_count":7}`)
+	require.Contains(t, string(ds[1].Payload), `"data":{"sync_session_id":"s1","hrms":"keka"}`,
+		"thin for include_payload false: the identifying fields only")
 	for _, d := range ds {
 		require.Equal(t, seq, d.EventSeq, "where the event is, for the delivery log")
 	}
@@ -152,7 +153,7 @@ func TestUnmatchedEventsAreAckedAndCounted(t *testing.T) {
 	require.NoError(t, err)
 	for range 3 {
 		_, err = p.Publish(ctx, &schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
-			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
+			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka","record_count":7}`)})
 		require.NoError(t, err)
 	}
 	r, err := router.New(router.Config{JS: b.JS, Matcher: hooks(nil)})
@@ -196,7 +197,7 @@ func TestHeldWebhooksGetScheduledBatches(t *testing.T) {
 	var batch []schemas.Event
 	for range events {
 		batch = append(batch, schemas.Event{TenantID: "t1", Type: schemas.TypeSyncStarted, OrgID: "o1",
-			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka"}`)})
+			Data: json.RawMessage(`{"sync_session_id":"s1","hrms":"keka","record_count":7}`)})
 	}
 	_, err = p.PublishBatch(ctx, batch)
 	require.NoError(t, err)

@@ -137,4 +137,14 @@ type DeliveryStats struct {
 	Attempts     map[string]uint64 `json:"attempts" msgpack:"attempts"`
 	Retried      uint64            `json:"retried" msgpack:"retried"`
 	DeadLettered uint64            `json:"dead_lettered" msgpack:"dead_lettered"`
+	// Filtered counts, by webhook id, the events a router's filters kept
+	// from the tenant's webhooks (a router writes these; senders do not).
+	Filtered map[string]FilterCount `json:"filtered,omitempty" msgpack:"filtered,omitempty"`
+}
+
+// FilterCount is how many events a webhook's filter kept out, and of those
+// how many because it failed (errored, ran out of time).
+type FilterCount struct {
+	Filtered uint64 `json:"filtered" msgpack:"filtered"`
+	Errors   uint64 `json:"errors,omitempty" msgpack:"errors,omitempty"`
 }

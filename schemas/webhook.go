@@ -21,7 +21,7 @@ type Webhook struct {
 	// OrgIDs limits the webhook to events of these organisations; empty = all.
 	OrgIDs         []string          `json:"org_ids" msgpack:"org_ids"`
 	Signature      SignatureConfig   `json:"signature" msgpack:"signature"`
-	Secrets        []Secret          `json:"-" msgpack:"secrets"`
+	Secrets        Secrets           `json:"-" msgpack:"secrets"`
 	EncryptionKey  string            `json:"-" msgpack:"encryption_key,omitempty"`
 	IncludePayload bool              `json:"include_payload" msgpack:"include_payload"`
 	Headers        map[string]string `json:"headers,omitempty" msgpack:"headers,omitempty"`
@@ -79,10 +79,14 @@ type Secret struct {
 	ExpiresAt time.Time `msgpack:"expires_at,omitempty"`
 }
 
-// ActiveSecrets returns the secrets that sign at time now, current first.
-func (w *Webhook) ActiveSecrets(now time.Time) []string {
-	out := make([]string, 0, len(w.Secrets))
-	for _, s := range w.Secrets {
+// Secrets are the secrets of a webhook or of a tenant's signing key: the
+// current one first, then rotated-out ones until they expire.
+type Secrets []Secret
+
+// Active returns the secrets that sign at time now, current first.
+func (ss Secrets) Active(now time.Time) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
 		if s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
 			out = append(out, s.Value)
 		}
@@ -90,16 +94,27 @@ func (w *Webhook) ActiveSecrets(now time.Time) []string {
 	return out
 }
 
+// Current returns the current secret, or "" when there is none.
+func (ss Secrets) Current() string {
+	for _, s := range ss {
+		if s.ExpiresAt.IsZero() {
+			return s.Value
+		}
+	}
+	return ""
+}
+
 // MaxPreviousSecrets bounds the rotated-out secrets a webhook keeps signing
 // with at once.
 const MaxPreviousSecrets = 10
 
-// RotateSecret makes secret the current one. The secret it replaces keeps
-// signing beside it until now+grace (not at all when grace is zero); secrets
-// already expired are dropped, and at most MaxPreviousSecrets old ones kept.
-func (w *Webhook) RotateSecret(secret string, now time.Time, grace time.Duration) {
-	out := []Secret{{Value: secret}}
-	for _, s := range w.Secrets {
+// Rotate returns the secrets with secret current. The secret it replaces
+// keeps signing beside it until now+grace (not at all when grace is zero);
+// secrets already expired are dropped, and at most MaxPreviousSecrets old
+// ones kept.
+func (ss Secrets) Rotate(secret string, now time.Time, grace time.Duration) Secrets {
+	out := Secrets{{Value: secret}}
+	for _, s := range ss {
 		if s.ExpiresAt.IsZero() {
 			if grace <= 0 {
 				continue
@@ -110,19 +125,43 @@ func (w *Webhook) RotateSecret(secret string, now time.Time, grace time.Duration
 			out = append(out, s)
 		}
 	}
-	w.Secrets = out
+	return out
 }
 
-// PreviousSecretsExpireAt is when the last rotated-out secret stops signing,
-// or the zero time when only the current secret signs.
-func (w *Webhook) PreviousSecretsExpireAt(now time.Time) time.Time {
+// PreviousExpireAt is when the last rotated-out secret stops signing, or
+// the zero time when only the current secret signs.
+func (ss Secrets) PreviousExpireAt(now time.Time) time.Time {
 	var last time.Time
-	for _, s := range w.Secrets {
+	for _, s := range ss {
 		if !s.ExpiresAt.IsZero() && now.Before(s.ExpiresAt) && s.ExpiresAt.After(last) {
 			last = s.ExpiresAt
 		}
 	}
 	return last
+}
+
+// ActiveSecrets returns the secrets that sign at time now, current first.
+func (w *Webhook) ActiveSecrets(now time.Time) []string { return w.Secrets.Active(now) }
+
+// RotateSecret makes secret the current one (see Secrets.Rotate).
+func (w *Webhook) RotateSecret(secret string, now time.Time, grace time.Duration) {
+	w.Secrets = w.Secrets.Rotate(secret, now, grace)
+}
+
+// PreviousSecretsExpireAt is when the last rotated-out secret stops signing,
+// or the zero time when only the current secret signs.
+func (w *Webhook) PreviousSecretsExpireAt(now time.Time) time.Time {
+	return w.Secrets.PreviousExpireAt(now)
+}
+
+// SigningKey is a tenant's organisation-wide signing key (KV signing_keys,
+// key: the tenant id): the secrets of the webhooks whose SigningKey is
+// "tenant". It is rotated like a webhook's secret.
+type SigningKey struct {
+	TenantID  string    `msgpack:"tenant_id"`
+	Secrets   Secrets   `msgpack:"secrets"`
+	CreatedAt time.Time `msgpack:"created_at"`
+	RotatedAt time.Time `msgpack:"rotated_at,omitempty"`
 }
 
 // Wildcard is the subscription entry that matches every event type.

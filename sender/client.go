@@ -159,11 +159,12 @@ type scratch struct {
 	header  http.Header
 }
 
-// Send POSTs delivery d to webhook wh, signed at time at, and reports the
-// outcome. It does not retry (but for one stale connection, see
-// retryIfStale). The attempt ends at the client's timeout or ctx's deadline,
-// whichever is first; cancelling ctx does not end it sooner.
-func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Delivery, at time.Time) Result {
+// Send POSTs out, the shaped delivery d (see Shaper), to webhook wh, signed
+// at time at, and reports the outcome. It does not retry (but for one stale
+// connection, see retryIfStale). The attempt ends at the client's timeout
+// or ctx's deadline, whichever is first; cancelling ctx does not end it
+// sooner.
+func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Delivery, at time.Time, out Outgoing) Result {
 	signer, err := c.signer(signature.Config(wh.Signature))
 	if err != nil {
 		return Result{Outcome: schemas.OutcomeError, Error: "signature configuration: " + err.Error()}
@@ -171,13 +172,13 @@ func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 	sc := c.bufs.Get().(*scratch)
 	defer c.putScratch(sc)
 
-	body, contentType, iv := d.Payload, "application/json", ""
+	body, contentType, iv := out.Body, "application/json", ""
 	if wh.EncryptionKey != "" {
 		ci, err := c.cipher(wh.EncryptionKey)
 		if err != nil {
 			return Result{Outcome: schemas.OutcomeError, Error: "encryption key: " + err.Error()}
 		}
-		sc.body, iv, err = ci.Encrypt(sc.body[:0], d.Payload)
+		sc.body, iv, err = ci.Encrypt(sc.body[:0], out.Body)
 		if err != nil {
 			return Result{Outcome: schemas.OutcomeError, Error: err.Error()}
 		}
@@ -188,8 +189,8 @@ func (c *Client) Send(ctx context.Context, wh *schemas.Webhook, d *schemas.Deliv
 	}
 	h := sc.header
 	clear(h)
-	setHeaders(h, wh, d, signer.Preset(), contentType, iv)
-	if err := signer.Sign(h, d.ID, at, body, wh.ActiveSecrets(at)); err != nil {
+	setHeaders(h, wh, d.ID, out.EventName, signer.Preset(), contentType, iv)
+	if err := signer.Sign(h, d.ID, at, body, out.Secrets); err != nil {
 		return Result{Outcome: schemas.OutcomeError, Error: "sign: " + err.Error()}
 	}
 	// The HTTP CLIENT span; its traceparent goes to the receiver.
@@ -288,7 +289,7 @@ func redactURL(u *url.URL) string {
 }
 
 // setHeaders sets every header of a delivery's request but the signature.
-func setHeaders(h http.Header, wh *schemas.Webhook, d *schemas.Delivery, preset, contentType, iv string) {
+func setHeaders(h http.Header, wh *schemas.Webhook, deliveryID, eventName, preset, contentType, iv string) {
 	for k, v := range wh.Headers {
 		h.Set(k, v)
 	}
@@ -297,21 +298,22 @@ func setHeaders(h http.Header, wh *schemas.Webhook, d *schemas.Delivery, preset,
 		h.Set(signature.IVHeader(preset), iv)
 	}
 	if preset == "trutac" {
-		h["Tt-Hook-Event"] = []string{d.EventType}
+		h["Tt-Hook-Event"] = []string{eventName}
 	}
 	h["User-Agent"] = []string{"Hookstream/" + Version}
-	h["Webhook-Id"] = []string{d.ID}
-	h["Webhook-Event-Type"] = []string{d.EventType}
+	h["Webhook-Id"] = []string{deliveryID}
+	h["Webhook-Event-Type"] = []string{eventName}
 }
 
 // masked stands in for a secret value.
 const masked = "••••••"
 
-// RequestHeaders returns the headers of a request to wh for d sent at at, as
+// RequestHeaders returns the headers of a request to wh for delivery
+// deliveryID of an event named eventName (for the receiver) sent at at, as
 // the delivery log shows them: exactly what Send sets, with the signature
 // values, the IV and the custom headers' values masked (they may hold
 // credentials).
-func RequestHeaders(wh *schemas.Webhook, d *schemas.Delivery, at time.Time, encrypted bool) (map[string]string, error) {
+func RequestHeaders(wh *schemas.Webhook, deliveryID, eventName string, at time.Time, encrypted bool) (map[string]string, error) {
 	signer, err := signature.New(signature.Config(wh.Signature))
 	if err != nil {
 		return nil, err
@@ -321,15 +323,14 @@ func RequestHeaders(wh *schemas.Webhook, d *schemas.Delivery, at time.Time, encr
 	if encrypted {
 		contentType, iv = "text/plain; charset=utf-8", masked
 	}
-	setHeaders(h, wh, d, signer.Preset(), contentType, iv)
+	setHeaders(h, wh, deliveryID, eventName, signer.Preset(), contentType, iv)
 	before := make(map[string]bool, len(h))
 	for k := range h {
 		before[k] = true
 	}
-	if secrets := wh.ActiveSecrets(at); len(secrets) > 0 {
-		if err := signer.Sign(h, d.ID, at, nil, secrets); err != nil {
-			return nil, err
-		}
+	// The values are masked: any secret of the scheme names the headers.
+	if err := signer.Sign(h, deliveryID, at, nil, []string{signer.NewSecret()}); err != nil {
+		return nil, err
 	}
 	out := make(map[string]string, len(h)+1)
 	for k, v := range h {

@@ -28,6 +28,12 @@ func testDelivery() *schemas.Delivery {
 		Payload: []byte(`{"id":"evt_1"}`)}
 }
 
+// testOut is what testDelivery sends to testWebhook.
+func testOut() sender.Outgoing {
+	return sender.Outgoing{Body: testDelivery().Payload, EventName: "sync.started",
+		Secrets: testWebhook("").ActiveSecrets(time.Now())}
+}
+
 var loopback = sender.ClientConfig{Timeout: 2 * time.Second, Egress: egress.Policy{AllowLoopback: true}}
 
 func TestClientCapsTheResponseAndDoesNotFollowRedirects(t *testing.T) {
@@ -50,15 +56,15 @@ func TestClientCapsTheResponseAndDoesNotFollowRedirects(t *testing.T) {
 	c := sender.NewClient(loopback)
 	ctx := t.Context()
 
-	res := c.Send(ctx, testWebhook(srv.URL+"/huge"), testDelivery(), time.Now())
+	res := c.Send(ctx, testWebhook(srv.URL+"/huge"), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeSuccess, res.Outcome)
 	require.Len(t, res.Response, 1024, "only the start of a response is kept")
 
-	res = c.Send(ctx, testWebhook(srv.URL+"/redirect"), testDelivery(), time.Now())
+	res = c.Send(ctx, testWebhook(srv.URL+"/redirect"), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeFailed, res.Outcome, "a redirect is not success")
 	require.Equal(t, http.StatusFound, res.StatusCode)
 
-	res = c.Send(ctx, testWebhook(srv.URL+"/busy"), testDelivery(), time.Now())
+	res = c.Send(ctx, testWebhook(srv.URL+"/busy"), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeFailed, res.Outcome)
 	require.Equal(t, 7*time.Second, res.RetryAfter)
 }
@@ -72,7 +78,7 @@ func TestClientRefusesPrivateAddressesWhenDialing(t *testing.T) {
 	strict := sender.NewClient(sender.ClientConfig{Timeout: 2 * time.Second})
 	// "localhost" is how a DNS answer that turned private looks to the dialer.
 	for _, url := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
-		res := strict.Send(t.Context(), testWebhook(url), testDelivery(), time.Now())
+		res := strict.Send(t.Context(), testWebhook(url), testDelivery(), time.Now(), testOut())
 		require.Equal(t, schemas.OutcomeError, res.Outcome, url)
 		require.Contains(t, res.Error, "destination not allowed", url)
 	}
@@ -92,7 +98,7 @@ func TestClientIgnoresProxiesFromTheEnvironment(t *testing.T) {
 	t.Setenv("HTTPS_PROXY", proxy.URL)
 	t.Setenv("NO_PROXY", "")
 	// A name that does not resolve: through a proxy it would arrive there.
-	res := sender.NewClient(loopback).Send(t.Context(), testWebhook("http://receiver.invalid/hook"), testDelivery(), time.Now())
+	res := sender.NewClient(loopback).Send(t.Context(), testWebhook("http://receiver.invalid/hook"), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeError, res.Outcome)
 	select {
 	case u := <-proxied:
@@ -111,7 +117,7 @@ func TestClientRetriesAStaleConnectionOnce(t *testing.T) {
 	url, conns := rawReceiver(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	c := sender.NewClient(loopback)
 	for i := range 3 {
-		res := c.Send(t.Context(), testWebhook(url), testDelivery(), time.Now())
+		res := c.Send(t.Context(), testWebhook(url), testDelivery(), time.Now(), testOut())
 		require.Equal(t, schemas.OutcomeSuccess, res.Outcome, "request %d: %s", i, res.Error)
 		require.Equal(t, "ok", res.Response)
 		time.Sleep(20 * time.Millisecond) // the receiver closes the connection
@@ -135,7 +141,7 @@ func TestClientSendsTheURLAsGiven(t *testing.T) {
 	defer srv.Close()
 	c := sender.NewClient(loopback)
 	u := strings.Replace(srv.URL, "http://", "http://user:p%40ss@", 1) + "/a//b%2Fc/../d?token=x%2By"
-	res := c.Send(t.Context(), testWebhook(u), testDelivery(), time.Now())
+	res := c.Send(t.Context(), testWebhook(u), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeSuccess, res.Outcome, res.Error)
 	r := <-got
 	require.Equal(t, "/a//b%2Fc/../d?token=x%2By", r.RequestURI)
@@ -147,11 +153,11 @@ func TestClientSendsTheURLAsGiven(t *testing.T) {
 	require.Equal(t, "application/json", r.Header.Get("Content-Type"))
 
 	for _, bad := range []string{"ftp://example.com/", "example.com/hook", "http://"} {
-		res = c.Send(t.Context(), testWebhook(bad), testDelivery(), time.Now())
+		res = c.Send(t.Context(), testWebhook(bad), testDelivery(), time.Now(), testOut())
 		require.Equal(t, "bad webhook URL", res.Error, bad)
 	}
 
-	res = c.Send(t.Context(), testWebhook(srv.URL+"/?big=1"), testDelivery(), time.Now())
+	res = c.Send(t.Context(), testWebhook(srv.URL+"/?big=1"), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeError, res.Outcome)
 	require.Equal(t, "the response's headers exceed 16 KiB", res.Error)
 }
@@ -163,7 +169,7 @@ func TestClientTimesOut(t *testing.T) {
 	defer srv.Close()
 	defer close(block)
 	c := sender.NewClient(sender.ClientConfig{Timeout: 100 * time.Millisecond, Egress: egress.Policy{AllowLoopback: true}})
-	res := c.Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now())
+	res := c.Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeError, res.Outcome)
 	require.Equal(t, "timeout", res.Error)
 }
@@ -191,7 +197,7 @@ func TestClientBoundsATricklingReceiver(t *testing.T) {
 	defer close(stop)
 	c := sender.NewClient(sender.ClientConfig{Timeout: 200 * time.Millisecond, Egress: egress.Policy{AllowLoopback: true}})
 	start := time.Now()
-	res := c.Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now())
+	res := c.Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now(), testOut())
 	require.Less(t, time.Since(start), 5*time.Second, "bounded by the timeout, not by the receiver")
 	require.Equal(t, 200, res.StatusCode)
 	require.LessOrEqual(t, len(res.Response), 1024)
@@ -205,7 +211,7 @@ func TestClientVerifiesCertificates(t *testing.T) {
 		t.Error("the request must not arrive")
 	}))
 	defer srv.Close()
-	res := sender.NewClient(loopback).Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now())
+	res := sender.NewClient(loopback).Send(t.Context(), testWebhook(srv.URL), testDelivery(), time.Now(), testOut())
 	require.Equal(t, schemas.OutcomeError, res.Outcome)
 	require.Contains(t, res.Error, "certificate")
 }
@@ -263,7 +269,7 @@ func TestClientReadsBrokenAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			url, _ := rawReceiver(t, tc.answer)
-			res := sender.NewClient(loopback).Send(t.Context(), testWebhook(url), testDelivery(), time.Now())
+			res := sender.NewClient(loopback).Send(t.Context(), testWebhook(url), testDelivery(), time.Now(), testOut())
 			require.Equal(t, tc.outcome, res.Outcome, res.Error)
 			require.Equal(t, tc.status, res.StatusCode)
 			require.Equal(t, tc.response, res.Response)

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookstream/hookstream/dialect"
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/schemas"
@@ -72,8 +73,12 @@ type Config struct {
 	// consumer's AckWait. Optional; default NewClient(ClientConfig{}) sized
 	// for Workers.
 	Client *Client
-	// RetrySchedule is the wait before each retry (±20% jitter). Optional;
-	// default DefaultRetrySchedule.
+	// Shaper makes each delivery's body (transforms), event name and
+	// signing secrets. Optional; default NewShaper(ShaperConfig{}).
+	Shaper *Shaper
+	// RetrySchedule is the wait before each retry (±20% jitter), for
+	// webhooks without a schedule of their own. Optional; default
+	// DefaultRetrySchedule.
 	RetrySchedule []time.Duration
 	// MaxRetryAfter caps a receiver's Retry-After (on 429 and 503): the
 	// retry waits for the longer of the schedule and Retry-After, at most
@@ -113,7 +118,13 @@ type Stats struct {
 	SentBack     uint64 // deliveries sent back for later: endpoint busy or circuit open
 	Released     uint64 // deliveries unpacked from held batches that came due
 	Quarantined  uint64 // undecodable deliveries moved to QUARANTINE
-	OpenCircuits int    // endpoints whose circuit is open now
+	// TransformFailed counts deliveries dead-lettered because their
+	// webhook's transform failed on them (or their signing key is missing).
+	TransformFailed uint64
+	// TransformDeferred counts deliveries sent back because their
+	// tenant's transforms had used their share of the sender's time.
+	TransformDeferred uint64
+	OpenCircuits      int // endpoints whose circuit is open now
 	// ByClass counts attempts by outcome, in the order of StatusClasses.
 	ByClass [len(StatusClasses)]uint64
 }
@@ -123,6 +134,7 @@ type Sender struct {
 	js            jetstream.JetStream
 	webhooks      Webhooks
 	client        *Client
+	shaper        *Shaper
 	logger        *slog.Logger
 	now           func() time.Time
 	workers       int
@@ -134,6 +146,7 @@ type Sender struct {
 	perEndpoint   int
 	breaker       BreakerConfig
 	maxBroken     time.Duration
+	maxBrokenSet  bool // Config.MaxBroken was given: it holds for every webhook
 	eps           endpoints
 	handoffs      chan handoff       // replaced messages awaiting their replacement's ack
 	batches       broker.HeldBatches // deliveries sent back, a batch per webhook
@@ -145,6 +158,7 @@ type Sender struct {
 	jobs          sync.Pool
 
 	attempts, delivered, retried, deadLettered, dropped, disabled, sentBack, released, quarantined atomic.Uint64
+	transformFailed, transformDeferred                                                             atomic.Uint64
 	byClass                                                                                        [len(StatusClasses)]atomic.Uint64
 	latency                                                                                        histogram
 }
@@ -155,7 +169,7 @@ func New(cfg Config) (*Sender, error) {
 		return nil, errors.New("sender: Config.JS and Config.Webhooks are required")
 	}
 	s := &Sender{
-		js: cfg.JS, webhooks: cfg.Webhooks, client: cfg.Client, logger: cfg.Logger, now: cfg.Now,
+		js: cfg.JS, webhooks: cfg.Webhooks, client: cfg.Client, shaper: cfg.Shaper, logger: cfg.Logger, now: cfg.Now,
 		workers: cfg.Workers, schedule: cfg.RetrySchedule, maxRetryAfter: cfg.MaxRetryAfter, store: cfg.Store,
 	}
 	if s.maxRetryAfter <= 0 {
@@ -194,16 +208,16 @@ func New(cfg Config) (*Sender, error) {
 	if s.client == nil {
 		s.client = NewClient(ClientConfig{MaxConnsPerHost: s.workers})
 	}
+	if s.shaper == nil {
+		s.shaper = NewShaper(ShaperConfig{})
+	}
 	s.health = newHealth(cfg.Health, cfg.DisableAfter, s.now)
 	s.statsInterval = cmp.Or(cfg.StatsInterval, StatsInterval)
 	s.payloads = newPayloads(s.js)
 	s.log = newAttemptLog(s.js, s.logger)
-	s.maxBroken = cfg.MaxBroken
-	if s.maxBroken <= 0 {
-		for _, d := range s.schedule {
-			s.maxBroken += d
-		}
-		s.maxBroken = max(s.maxBroken, time.Minute)
+	s.maxBroken, s.maxBrokenSet = cfg.MaxBroken, cfg.MaxBroken > 0
+	if !s.maxBrokenSet {
+		s.maxBroken = brokenFor(s.schedule)
 	}
 	s.jobs.New = func() any { return new(job) }
 	s.batches.Linger = sendBackLinger
@@ -230,8 +244,37 @@ const fetchAhead = 2
 // the default 256 workers.
 const sendBackLinger = 20 * time.Millisecond
 
-// MaxAttempts is how many times a delivery is tried before it is dead-lettered.
+// MaxAttempts is how many times a delivery is tried before it is
+// dead-lettered, for webhooks without a retry schedule of their own.
 func (s *Sender) MaxAttempts() int { return len(s.schedule) + 1 }
+
+// scheduleOf is the retry schedule of wh's deliveries: its own (or its
+// profile's), else the sender's.
+func (s *Sender) scheduleOf(wh *schemas.Webhook) []time.Duration {
+	if sc := s.shaper.Dialect(wh).RetrySchedule; sc != nil {
+		return sc
+	}
+	return s.schedule
+}
+
+// brokenFor is how long a delivery may wait unattempted by default: as
+// long as its retries would have taken, at least a minute.
+func brokenFor(schedule []time.Duration) time.Duration {
+	var total time.Duration
+	for _, d := range schedule {
+		total += d
+	}
+	return max(total, time.Minute)
+}
+
+// maxBrokenOf is MaxBroken for wh: a webhook with a retry schedule of its
+// own waits as long as that schedule, unless MaxBroken was configured.
+func (s *Sender) maxBrokenOf(wh *schemas.Webhook) time.Duration {
+	if s.maxBrokenSet || wh == nil || s.shaper.Dialect(wh).RetrySchedule == nil {
+		return s.maxBroken
+	}
+	return brokenFor(s.scheduleOf(wh))
+}
 
 // Stats returns the counters.
 func (s *Sender) Stats() Stats {
@@ -239,6 +282,7 @@ func (s *Sender) Stats() Stats {
 		Attempts: s.attempts.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(), Dropped: s.dropped.Load(), Disabled: s.disabled.Load(),
 		SentBack: s.sentBack.Load(), Released: s.released.Load(), Quarantined: s.quarantined.Load(), OpenCircuits: s.openCircuits(),
+		TransformFailed: s.transformFailed.Load(), TransformDeferred: s.transformDeferred.Load(),
 	}
 	for i := range st.ByClass {
 		st.ByClass[i] = s.byClass[i].Load()
@@ -549,7 +593,12 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 		}
 	}
 	at := s.now().UTC()
-	res := s.client.Send(ctx, wh, d, at)
+	out, err := s.shaper.Shape(ctx, wh, d, attempt, at)
+	if err != nil {
+		s.unshaped(ctx, j, attempt, at, err)
+		return false, 0
+	}
+	res := s.client.Send(ctx, wh, d, at, out)
 	s.attempts.Add(1)
 	if res.RetryAfter > 0 {
 		// The receiver asked to be left alone for a while: not this
@@ -566,7 +615,8 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 		span.SetStatus(codes.Error, res.Describe())
 	}
 	rec := NewAttempt(d, wh, attempt, at, &res)
-	verdict := s.judge(wh, &res, attempt)
+	schedule := s.scheduleOf(wh)
+	verdict := s.judge(wh, &res, attempt, len(schedule)+1)
 	rec.Final = verdict != retry && verdict != delivered
 	s.log.add(&rec)
 	d.History = append(d.History, schemas.AttemptSummary{Attempt: attempt, At: at, Outcome: res.Outcome, StatusCode: res.StatusCode, Error: res.Error})
@@ -593,13 +643,51 @@ func (s *Sender) attempt(j *job) (failed bool, latency time.Duration) {
 		s.deadLetter(ctx, msg, md, dl)
 		tc.deadLetter.Add(1)
 	case retry:
-		s.retry(ctx, msg, md, d, attempt, &res)
+		s.retry(ctx, msg, md, d, attempt, &res, schedule)
 		tc.retried.Add(1)
 	}
 	if since, disable := s.health.failed(ctx, d.TenantID, d.WebhookID, at); disable {
 		s.disable(ctx, wh, fmt.Sprintf("every attempt failed for %s", s.health.after), since)
 	}
 	return breakerFailure(&res), res.Latency
+}
+
+// unshaped deals with a delivery Shape could not make an attempt of. A
+// transform that fails on it (or a missing signing key) dead-letters it at
+// once, with an attempt in the delivery log that says why: another attempt
+// would fail the same way, and a replay after the program is fixed sends
+// it. A tenant over its share of transform time sends it back for later;
+// anything else is tried again in a moment. None counts as an attempt.
+func (s *Sender) unshaped(ctx context.Context, j *job, attempt int, at time.Time, err error) {
+	d, wh := &j.d, j.wh
+	var (
+		over *OverBudgetError
+		run  *dialect.RunError
+	)
+	failed := errors.As(err, &run) && !run.Transient || errors.Is(err, ErrNoSigningKey)
+	switch {
+	case errors.As(err, &over):
+		s.transformDeferred.Add(1)
+		s.sendBack(ctx, j, s.now().Add(over.Wait))
+		return
+	case !failed:
+		s.logger.WarnContext(ctx, "delivery not shaped; will retry", "delivery_id", d.ID, "err", err)
+		_ = j.msg.NakWithDelay(time.Second)
+		return
+	}
+	reason := err.Error()
+	if errors.Is(err, ErrNoSigningKey) {
+		reason = "signing key: " + reason
+	}
+	s.transformFailed.Add(1)
+	res := Result{Outcome: schemas.OutcomeError, Error: reason}
+	rec := NewAttempt(d, wh, attempt, at, &res)
+	rec.Final = true
+	s.log.add(&rec)
+	d.History = append(d.History, schemas.AttemptSummary{Attempt: attempt, At: at, Outcome: res.Outcome, Error: reason})
+	s.tstats.of(d.TenantID).deadLetter.Add(1)
+	trace.SpanFromContext(ctx).SetStatus(codes.Error, reason)
+	s.deadLetter(ctx, j.msg, j.md, &schemas.DeadLetter{Delivery: *d, Attempts: attempt, Reason: reason, LastError: reason})
 }
 
 // resolvePayload renders the event a delivery refers to, for its webhook.
@@ -639,7 +727,7 @@ func (s *Sender) inline(ctx context.Context, j *job) bool {
 func (s *Sender) sendBack(ctx context.Context, j *job, at time.Time) {
 	d := &j.d
 	now := s.now()
-	if !d.WaitingSince.IsZero() && now.Sub(d.WaitingSince) > s.maxBroken {
+	if !d.WaitingSince.IsZero() && now.Sub(d.WaitingSince) > s.maxBrokenOf(j.wh) {
 		if !s.inline(ctx, j) {
 			return
 		}
@@ -767,7 +855,7 @@ const (
 // judge classifies an attempt. Timeouts, connection errors, 5xx, 429 and
 // 3xx are retried; other 4xx too, unless the webhook dead-letters client
 // errors; 410 Gone disables the webhook.
-func (s *Sender) judge(wh *schemas.Webhook, res *Result, attempt int) verdict {
+func (s *Sender) judge(wh *schemas.Webhook, res *Result, attempt, maxAttempts int) verdict {
 	switch code := res.StatusCode; {
 	case res.Outcome == schemas.OutcomeSuccess:
 		return delivered
@@ -776,7 +864,7 @@ func (s *Sender) judge(wh *schemas.Webhook, res *Result, attempt int) verdict {
 	case wh.DeadLetterClientErrors && code >= 400 && code < 500 &&
 		code != http.StatusRequestTimeout && code != http.StatusTooEarly && code != http.StatusTooManyRequests:
 		return clientError
-	case attempt >= s.MaxAttempts():
+	case attempt >= maxAttempts:
 		return exhausted
 	}
 	return retry
@@ -798,8 +886,9 @@ func (s *Sender) retryAfter(res *Result) time.Duration { return min(res.RetryAft
 // Retry-After, within bounds), then acknowledges this one. If the retry
 // cannot be stored the message is redelivered and the attempt repeated,
 // never lost.
-func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, d *schemas.Delivery, attempt int, res *Result) {
-	delay := s.backoff(attempt)
+func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, d *schemas.Delivery, attempt int, res *Result,
+	schedule []time.Duration) {
+	delay := backoff(schedule, attempt)
 	if res.RetryAfter > 0 {
 		delay = max(delay, s.retryAfter(res))
 	}
@@ -814,11 +903,11 @@ func (s *Sender) retry(ctx context.Context, msg jetstream.Msg, md *jetstream.Msg
 
 // backoff returns the wait before the retry that follows attempt (1-based),
 // with ±20% jitter.
-func (s *Sender) backoff(attempt int) time.Duration {
-	if len(s.schedule) == 0 {
+func backoff(schedule []time.Duration, attempt int) time.Duration {
+	if len(schedule) == 0 {
 		return 0
 	}
-	d := s.schedule[min(attempt, len(s.schedule))-1]
+	d := schedule[min(attempt, len(schedule))-1]
 	if d <= 0 {
 		return 0
 	}

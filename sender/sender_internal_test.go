@@ -9,19 +9,19 @@ import (
 
 func TestBackoffFollowsScheduleWithJitter(t *testing.T) {
 	t.Parallel()
-	s := &Sender{schedule: []time.Duration{time.Second, 10 * time.Second, time.Minute}}
+	schedule := []time.Duration{time.Second, 10 * time.Second, time.Minute}
 	cases := []struct {
 		attempt int
 		base    time.Duration
 	}{{1, time.Second}, {2, 10 * time.Second}, {3, time.Minute}, {9, time.Minute}}
 	for _, tc := range cases {
 		for range 200 {
-			d := s.backoff(tc.attempt)
+			d := backoff(schedule, tc.attempt)
 			require.GreaterOrEqual(t, d, tc.base*8/10, "attempt %d", tc.attempt)
 			require.LessOrEqual(t, d, tc.base*12/10, "attempt %d", tc.attempt)
 		}
 	}
-	require.Zero(t, (&Sender{schedule: []time.Duration{0}}).backoff(1))
+	require.Zero(t, backoff([]time.Duration{0}, 1))
 }
 
 func TestNewRequiresJSAndWebhooks(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // StatsInterval is how often a sender writes each active tenant's delivery
 // counts to the STATS stream by default, and the interval the live view
 // adds them up by.
-const StatsInterval = 10 * time.Second
+const StatsInterval = broker.StatsInterval
 
 // tenantCounts are one tenant's counts since the last flush.
 type tenantCounts struct {

@@ -26,7 +26,14 @@ type Index struct {
 	mu       sync.Mutex
 	applied  uint64        // the bucket revision the snapshot reflects
 	advanced chan struct{} // closed (and replaced) when applied grows
+
+	onLoad func(*schemas.Webhook) // see OnLoad
 }
+
+// OnLoad has fn called with each webhook as the index loads it, before
+// any reader sees it (the pipeline compiles its programs then). Call it
+// before Run.
+func (ix *Index) OnLoad(fn func(*schemas.Webhook)) { ix.onLoad = fn }
 
 // NewIndex returns an index over the webhooks bucket. It is empty until Run
 // has loaded the bucket (see Ready).
@@ -159,6 +166,9 @@ func (ix *Index) apply(all map[string]*schemas.Webhook, e jetstream.KeyValueEntr
 	if err := schemas.Unmarshal(e.Value(), w); err != nil {
 		ix.logger.Error("subscription: skip undecodable webhook", "key", e.Key(), "err", err)
 		return false
+	}
+	if ix.onLoad != nil {
+		ix.onLoad(w)
 	}
 	all[e.Key()] = w
 	return true

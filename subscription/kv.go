@@ -118,14 +118,20 @@ func (s *KVStore) Update(ctx context.Context, tenantID, id string, fn func(*sche
 		if err == nil {
 			return w, nil
 		}
-		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		if !isWrongSequence(err) {
 			return nil, fmt.Errorf("subscription: update: %w", err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// isWrongSequence reports whether err is an optimistic update that lost to
+// a concurrent write.
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // Delete implements Store.

@@ -56,6 +56,8 @@ type Broker struct {
 	EventTypes jetstream.KeyValue
 	Health     jetstream.KeyValue
 	Scheduler  jetstream.KeyValue
+	// SigningKeys holds tenants' organisation-wide signing keys.
+	SigningKeys jetstream.KeyValue
 
 	closed chan struct{}
 }
@@ -128,7 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 		name string
 	}{
 		{&b.Webhooks, BucketWebhooks}, {&b.Tenants, BucketTenants}, {&b.EventTypes, BucketEventTypes},
-		{&b.Health, BucketHealth}, {&b.Scheduler, BucketScheduler},
+		{&b.Health, BucketHealth}, {&b.Scheduler, BucketScheduler}, {&b.SigningKeys, BucketSigningKeys},
 	} {
 		if *bind.kv, err = js.KeyValue(ctx, bind.name); err != nil {
 			break

@@ -28,6 +28,8 @@ const (
 	BucketEventTypes = "event_types"
 	BucketHealth     = "webhook_health"
 	BucketScheduler  = "scheduler"
+	// BucketSigningKeys holds tenants' organisation-wide signing keys.
+	BucketSigningKeys = "signing_keys"
 )
 
 // Subject prefixes. Build subjects with the functions below.
@@ -86,7 +88,13 @@ func DeadLetterFilter(tenantID, webhookID string) string {
 // AllDeadLetters selects every dead letter.
 const AllDeadLetters = subjDeadLetters + ">"
 
-// StatsSubject is where senders write a tenant's delivery counts.
+// StatsInterval is how often senders and routers write each active
+// tenant's counts to STATS by default, and the interval the console's live
+// view adds them up by.
+const StatsInterval = 10 * time.Second
+
+// StatsSubject is where senders write a tenant's delivery counts (and
+// routers what its webhooks' filters kept out).
 func StatsSubject(tenantID string) string { return subjStats + tenantID }
 
 // AuditSubject is where records about a tenant's webhook are kept.
@@ -345,6 +353,7 @@ func (t Topology) buckets() []jetstream.KeyValueConfig {
 		{Bucket: BucketEventTypes, Description: "event types added to the catalog at run time", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketHealth, Description: "per-webhook delivery health: failing since when", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketScheduler, Description: "replay runs: lease, progress, completion", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketSigningKeys, Description: "tenants' organisation-wide signing keys", History: 1, Replicas: t.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 

@@ -340,14 +340,17 @@ func TestThinEventWhenIncludePayloadIsFalse(t *testing.T) {
 	at := time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 	ev := syncStarted("org_1")
 	ev.OccurredAt = at
+	ev.Data = json.RawMessage(`{"sync_session_id":"ss_1","hrms":"darwinbox","record_count":3}`)
 	id := e.publish(ev)
 
 	got := thin.next(t)
 	require.NoError(t, verifier.Verify(got.Body, got.Header), "the thin event is signed")
 	var fields map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(got.Body, &fields), string(got.Body))
-	require.Equal(t, []string{"id", "occurred_at", "org_id", "tenant_id", "type"}, slices.Sorted(maps.Keys(fields)),
-		"the envelope without data: %s", got.Body)
+	require.Equal(t, []string{"data", "id", "occurred_at", "org_id", "tenant_id", "type"}, slices.Sorted(maps.Keys(fields)),
+		"the envelope: %s", got.Body)
+	require.JSONEq(t, `{"sync_session_id":"ss_1","hrms":"darwinbox"}`, string(fields["data"]),
+		"the data's identifying fields only")
 	env := decodeEnvelope(t, got.Body)
 	require.Equal(t, id, env.ID)
 	require.Equal(t, "sync.started", env.Type)
@@ -359,7 +362,7 @@ func TestThinEventWhenIncludePayloadIsFalse(t *testing.T) {
 	// the flag, not the event, left it out.
 	f := full.next(t)
 	require.Equal(t, id, f.Event.ID)
-	require.JSONEq(t, `{"sync_session_id":"ss_1","hrms":"darwinbox"}`, string(f.Event.Data))
+	require.JSONEq(t, `{"sync_session_id":"ss_1","hrms":"darwinbox","record_count":3}`, string(f.Event.Data))
 }
 
 func TestEncryptionWithStandardPresetSignsTheCiphertext(t *testing.T) {

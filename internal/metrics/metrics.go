@@ -63,6 +63,9 @@ var (
 	eventsRouted     = desc("events_routed_total", "Events the router consumed, by result.", "result")
 	deliveriesRouted = desc("deliveries_created_total", "Deliveries the router created: queued for a sender, or parked as dead letters of a disabled webhook.", "state")
 	deliveriesHeld   = desc("deliveries_held_total", "Deliveries the router scheduled, in batches, for the end of their webhook's hold (its senders were busy with it), among the queued.")
+	filtered         = desc("deliveries_filtered_total", "Deliveries not made because the webhook's filter kept the event out, by result: not_matched, or error (the filter failed; per webhook in GET /v1/webhooks/{id}/stats).", "result")
+	transforms       = desc("transform_failures_total", "Deliveries dead-lettered because their webhook's transform failed on them (or their signing key was missing).")
+	transformsWaited = desc("transform_deferred_total", "Deliveries sent back for later because their tenant's transforms had used their share of the sender's time.")
 
 	attempts     = desc("attempts_total", "HTTP attempts by outcome class.", "class")
 	attemptTime  = desc("attempt_duration_seconds", "Latency of HTTP attempts.")
@@ -89,6 +92,7 @@ type collector struct{ src Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{buildInfo, eventsPublished, eventsDuplicate, eventsRejected, eventsRouted, deliveriesRouted, deliveriesHeld,
+		filtered, transforms, transformsWaited,
 		attempts, attemptTime, delivered, retries, deadLetters, dropped, quarantined, sentBack, released, disabled, openCircuits,
 		replayed, replayKept, replayGone,
 		consumerPending, consumerAckPending, streamMessages} {
@@ -120,6 +124,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, deliveriesRouted, st.Deliveries, "queued")
 		counter(ch, deliveriesRouted, st.Parked, "parked")
 		counter(ch, deliveriesHeld, st.Held)
+		counter(ch, filtered, st.Filtered-st.FilterErrors, "not_matched")
+		counter(ch, filtered, st.FilterErrors, "error")
 	}
 	if s := c.src.Sender; s != nil {
 		st := s.Stats()
@@ -134,6 +140,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, sentBack, st.SentBack)
 		counter(ch, released, st.Released)
 		counter(ch, disabled, st.Disabled)
+		counter(ch, transforms, st.TransformFailed)
+		counter(ch, transformsWaited, st.TransformDeferred)
 		gauge(ch, openCircuits, float64(st.OpenCircuits))
 		l := s.Latency()
 		buckets := make(map[float64]uint64, len(sender.LatencyBuckets))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/dialect"
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/catalog"
 	"github.com/hookstream/hookstream/internal/egress"
@@ -17,6 +18,7 @@ import (
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/router"
 	"github.com/hookstream/hookstream/scheduler"
+	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -59,7 +61,9 @@ type Config struct {
 
 // Pipeline is a wired set of components.
 type Pipeline struct {
-	Index    *subscription.Index
+	Index *subscription.Index
+	// Keys are the tenants' signing keys, watched for the senders.
+	Keys     *subscription.SigningKeys
 	Catalog  *catalog.Watcher
 	Store    *subscription.KVStore
 	Producer *producer.Producer
@@ -88,11 +92,23 @@ func New(cfg Config) (*Pipeline, error) {
 		logger = slog.Default()
 	}
 	b := cfg.Broker
+	// One compiler for the process: the index compiles each webhook's
+	// programs as it loads it, and the router, the senders and the API
+	// use those copies.
+	dialects := dialect.NewCompiler()
 	p := &Pipeline{
 		Index:   subscription.NewIndex(b.Webhooks, logger),
 		Catalog: catalog.NewWatcher(b.EventTypes, logger),
 		Store:   subscription.NewKVStore(b.Webhooks),
 	}
+	p.Index.OnLoad(func(w *schemas.Webhook) {
+		if d := dialects.For(w); d.Err != nil {
+			logger.Warn("webhook's programs do not compile; its deliveries will be dead-lettered", "tenant", w.TenantID,
+				"webhook_id", w.ID, "err", d.Err)
+		}
+	})
+	p.Keys = subscription.NewSigningKeys(b.SigningKeys, logger)
+	shaper := sender.NewShaper(sender.ShaperConfig{Dialects: dialects, Keys: p.Keys})
 	cc := cfg.Client
 	cc.Egress = cfg.Egress
 	cc.MaxConnsPerHost = cmp.Or(cc.MaxConnsPerHost, cfg.Sender.Workers, sender.DefaultWorkers)
@@ -104,9 +120,12 @@ func New(cfg Config) (*Pipeline, error) {
 	p.runners = append(p.runners,
 		service.Named{Name: "subscription index", Runner: p.Index},
 		service.Named{Name: "event catalog", Runner: p.Catalog})
+	if cfg.Roles.Sender {
+		p.runners = append(p.runners, service.Named{Name: "signing keys", Runner: p.Keys})
+	}
 	if cfg.Roles.Router {
 		rc := cfg.Router
-		rc.JS, rc.Matcher, rc.Health = b.JS, p.Index, b.Health
+		rc.JS, rc.Matcher, rc.Health, rc.Dialects = b.JS, p.Index, b.Health, dialects
 		rc.Logger = cmpLogger(rc.Logger, logger)
 		if p.Router, err = router.New(rc); err != nil {
 			return nil, err
@@ -115,7 +134,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Roles.Sender {
 		sc := cfg.Sender
-		sc.JS, sc.Webhooks, sc.Client, sc.Store, sc.Health = b.JS, p.Index, client, p.Store, b.Health
+		sc.JS, sc.Webhooks, sc.Client, sc.Store, sc.Health, sc.Shaper = b.JS, p.Index, client, p.Store, b.Health, shaper
 		sc.Logger = cmpLogger(sc.Logger, logger)
 		if p.Sender, err = sender.New(sc); err != nil {
 			return nil, err
@@ -140,7 +159,8 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Roles.API {
 		ac := cfg.API
-		ac.Broker, ac.Store, ac.Producer, ac.Client, ac.Index = b, p.Store, p.Producer, client, p.Index
+		ac.Broker, ac.Store, ac.Producer, ac.Client, ac.Index, ac.Shaper = b, p.Store, p.Producer, client, p.Index, shaper
+		ac.SigningKeys = p.Keys
 		ac.Replayer = p.Replayer
 		if ac.NextReplay == nil {
 			if ac.NextReplay, err = nextReplay(cfg.Scheduler); err != nil {
