@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/dialect"
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/schemas"
 	"github.com/hookstream/hookstream/sender"
@@ -100,6 +101,11 @@ type testURLRequest struct {
 	EncryptionKey  string                  `json:"encryption_key"`
 	IncludePayload *bool                   `json:"include_payload"`
 	Headers        map[string]string       `json:"headers"`
+	// Profile, Transform and EventNames shape the test as they would the
+	// webhook's deliveries.
+	Profile    string            `json:"profile"`
+	Transform  string            `json:"transform"`
+	EventNames map[string]string `json:"event_names"`
 }
 
 // testURL handles POST /v1/webhooks/test: it sends a webhook.test to a URL
@@ -112,6 +118,22 @@ func (s *Server) testURL(w http.ResponseWriter, r *http.Request, tenantID string
 	}
 	if err := s.checkWebhookURL(r.Context(), req.URL); err != nil {
 		return err
+	}
+	prof, err := profile(req.Profile)
+	if err != nil {
+		return err
+	}
+	d, err := checkDialect(req.Transform, "", req.EventNames, nil)
+	if err != nil {
+		return err
+	}
+	if prof != nil {
+		if req.Signature == (schemas.SignatureConfig{}) {
+			req.Signature.Preset = prof.Signature
+		}
+		if req.IncludePayload == nil {
+			req.IncludePayload = &prof.IncludePayload
+		}
 	}
 	sig, signer, err := checkSignature(req.Signature)
 	if err != nil {
@@ -131,8 +153,9 @@ func (s *Server) testURL(w http.ResponseWriter, r *http.Request, tenantID string
 	}
 	wh := &schemas.Webhook{
 		ID: "wh_test", TenantID: tenantID, URL: req.URL, Signature: sig, Headers: headers,
-		Secrets: []schemas.Secret{{Value: req.Secret}}, EncryptionKey: req.EncryptionKey,
+		Secrets: schemas.Secrets{{Value: req.Secret}}, EncryptionKey: req.EncryptionKey,
 		IncludePayload: req.IncludePayload == nil || *req.IncludePayload, Enabled: true,
+		Profile: req.Profile, Transform: req.Transform, EventNames: d.names,
 	}
 	a, err := s.sendTest(r.Context(), wh)
 	if err != nil {
@@ -187,16 +210,17 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenantID s
 	if err != nil {
 		return err
 	}
+	if wh.SigningKey == dialect.SigningKeyTenant {
+		return &Error{Status: http.StatusConflict, Code: codeConflict,
+			Message: "the webhook signs with its tenant's signing key: rotate that with POST /v1/signing-key/rotate"}
+	}
 	var req rotateSecretRequest
 	if err := decodeOptionalJSON(r, &req); err != nil {
 		return err
 	}
-	grace := defaultGracePeriod
-	if req.GracePeriod != "" {
-		grace, err = time.ParseDuration(req.GracePeriod)
-		if err != nil || grace < 0 || grace > maxGracePeriod {
-			return invalid("grace_period", "must be a duration from 0s to %s, such as 24h", "168h")
-		}
+	grace, err := gracePeriod(req.GracePeriod)
+	if err != nil {
+		return err
 	}
 	_, signer, err := checkSignature(wh.Signature)
 	if err != nil {

@@ -44,6 +44,9 @@ type Error struct {
 	Message string `json:"message"`
 	// Field names the request field at fault, when there is one.
 	Field string `json:"field,omitempty"`
+	// Position is where in a transform or filter the fault is, when it
+	// is one that does not compile.
+	Position *Position `json:"position,omitempty"`
 }
 
 func (e *Error) Error() string {

@@ -202,6 +202,36 @@ type webhookStats struct {
 	CircuitOpenUntil *time.Time `json:"circuit_open_until"`
 	// DeadLetters waiting for the webhook.
 	DeadLetters int `json:"dead_letters"`
+	// Filtered counts the events of the last hour its filter kept out, and
+	// FilterErrors those of them whose filter failed (they count as not
+	// matched; the router logs why).
+	Filtered     uint64 `json:"filtered"`
+	FilterErrors uint64 `json:"filter_errors"`
+}
+
+// filterWindow is how far back the filter counts of a webhook's stats go
+// (the STATS stream keeps an hour).
+const filterWindow = time.Hour
+
+// filterCounts adds up what the routers counted of the webhook's filter
+// over the last hour.
+func (s *Server) filterCounts(ctx context.Context, tenantID, webhookID string) (schemas.FilterCount, error) {
+	var total schemas.FilterCount
+	err := streamlog.Scan(ctx, s.broker.JS, broker.StreamStats, broker.StatsSubject(tenantID),
+		streamlog.Range{Since: s.now().Add(-filterWindow)}, func(m streamlog.Msg) error {
+			var st schemas.DeliveryStats
+			if schemas.Unmarshal(m.Data, &st) != nil {
+				return nil
+			}
+			n := st.Filtered[webhookID]
+			total.Filtered += n.Filtered
+			total.Errors += n.Errors
+			return nil
+		})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return total, fmt.Errorf("api: read stats: %w", err)
+	}
+	return total, nil
 }
 
 // statsSample is how many of the newest attempts the success rate covers.
@@ -246,6 +276,13 @@ func (s *Server) getWebhookStats(w http.ResponseWriter, r *http.Request, tenantI
 	}
 	if out.DeadLetters, err = s.deadLetterCount(ctx, tenantID, wh.ID); err != nil {
 		return err
+	}
+	if wh.Filter != "" {
+		fc, err := s.filterCounts(ctx, tenantID, wh.ID)
+		if err != nil {
+			return err
+		}
+		out.Filtered, out.FilterErrors = fc.Filtered, fc.Errors
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

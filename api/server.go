@@ -320,6 +320,7 @@ func (s *Server) routeTable() []route {
 		{method: "DELETE", path: "/v1/webhooks/{id}", access: tenant, t: s.deleteWebhook},
 		{method: "POST", path: "/v1/webhooks/{id}/test", access: tenant, t: s.testWebhook},
 		{method: "POST", path: "/v1/webhooks/{id}/rotate-secret", access: tenant, t: s.rotateSecret},
+		{method: "GET", path: "/v1/webhooks/{id}/secret", access: tenant, t: s.getWebhookSecret},
 		{method: "GET", path: "/v1/webhooks/{id}/attempts", access: tenant, t: s.listAttempts},
 		{method: "GET", path: "/v1/webhooks/{id}/attempts/{attempt}", access: tenant, t: s.getAttempt},
 		{method: "POST", path: "/v1/webhooks/{id}/attempts/{attempt}/resend", access: tenant, t: s.resendAttempt},
@@ -328,6 +329,11 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/v1/dead-letters", access: tenant, t: s.listDeadLetters},
 		{method: "POST", path: "/v1/dead-letters/replay", access: tenant, t: s.replayDeadLetters},
 		{method: "POST", path: "/v1/events", access: tenant, t: s.publishEvent},
+		{method: "GET", path: "/v1/profiles", access: tenant, t: s.listProfiles},
+		{method: "GET", path: "/v1/profiles/{name}", access: tenant, t: s.getProfile},
+		{method: "POST", path: "/v1/transform/preview", access: tenant, t: s.previewTransform},
+		{method: "GET", path: "/v1/signing-key", access: tenant, t: s.getSigningKey},
+		{method: "POST", path: "/v1/signing-key/rotate", access: tenant, t: s.rotateSigningKey},
 	}
 }
 

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookstream/hookstream/dialect"
 	"github.com/hookstream/hookstream/schemas"
+	"github.com/hookstream/hookstream/sender"
 	"github.com/hookstream/hookstream/signature"
 	"github.com/hookstream/hookstream/subscription"
 )
@@ -36,14 +40,29 @@ type createWebhookRequest struct {
 	Secret string `json:"secret"`
 	// EncryptionKey is base64 of 32 bytes; empty means no encryption.
 	EncryptionKey string `json:"encryption_key"`
-	// IncludePayload defaults to true.
-	IncludePayload *bool             `json:"include_payload"`
+	// IncludePayload defaults to true (the profile's default under a
+	// profile); Teal's requests may send it as "true" or "false".
+	IncludePayload json.RawMessage   `json:"include_payload"`
 	Headers        map[string]string `json:"headers"`
 	// Enabled defaults to true.
 	Enabled *bool `json:"enabled"`
 	// DeadLetterClientErrors sends 4xx answers (but 408, 410, 425, 429)
 	// to the dead letters at once instead of retrying them.
 	DeadLetterClientErrors bool `json:"dead_letter_client_errors"`
+	// Profile sets, in one word, a vendor's dialect (GET /v1/profiles).
+	Profile string `json:"profile"`
+	// Transform is a jq program whose output is the body sent.
+	Transform string `json:"transform"`
+	// Filter is a jq expression that must yield true for an event.
+	Filter string `json:"filter"`
+	// EventNames maps catalog types to the receiver's names.
+	EventNames map[string]string `json:"event_names"`
+	// RetrySchedule replaces the sender's, as --retry-schedule is written.
+	RetrySchedule *string `json:"retry_schedule"`
+	// SigningKey is "webhook" (its own secret, the default) or "tenant".
+	SigningKey string `json:"signing_key"`
+	// SigningSecret is Teal's name for secret, taken with profile teal.
+	SigningSecret string `json:"signing_secret"`
 }
 
 // webhookResponse is a webhook as the API shows it: never its secrets or
@@ -62,6 +81,13 @@ type webhookResponse struct {
 	// ReplayHint says how to replay them now.
 	DeadLetters *int   `json:"dead_letters,omitempty"`
 	ReplayHint  string `json:"replay_hint,omitempty"`
+	// EventTypes are the subscriptions in the catalog's types; Events shows
+	// them in the receiver's names where the webhook's dialect has them.
+	EventTypes []string `json:"event_types"`
+	// RetrySchedule is the webhook's own; null keeps the sender's (or the
+	// profile's, EffectiveRetrySchedule).
+	RetrySchedule          *string `json:"retry_schedule"`
+	EffectiveRetrySchedule *string `json:"effective_retry_schedule,omitempty"`
 }
 
 func (s *Server) webhookResponse(w *schemas.Webhook) webhookResponse {
@@ -72,7 +98,20 @@ func (s *Server) webhookResponse(w *schemas.Webhook) webhookResponse {
 	if c.OrgIDs == nil {
 		c.OrgIDs = []string{}
 	}
-	resp := webhookResponse{Webhook: &c, Encrypted: w.Encrypted()}
+	if c.SigningKey == "" {
+		c.SigningKey = defaultSigningKey
+	}
+	settings := dialect.SettingsOf(w)
+	resp := webhookResponse{Webhook: &c, Encrypted: w.Encrypted(), EventTypes: c.Events}
+	c.Events = displayEvents(c.Events, settings.Names)
+	if w.RetrySchedule != nil {
+		rs := sender.FormatRetrySchedule(w.RetrySchedule)
+		resp.RetrySchedule = &rs
+	}
+	if settings.RetrySchedule != nil {
+		rs := sender.FormatRetrySchedule(settings.RetrySchedule)
+		resp.EffectiveRetrySchedule = &rs
+	}
 	if t := w.PreviousSecretsExpireAt(s.now()); !t.IsZero() {
 		resp.PreviousSecretExpiresAt = &t
 	}
@@ -92,6 +131,11 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 	wh, secret, err := s.newWebhook(r.Context(), &req, tenantID)
 	if err != nil {
 		return err
+	}
+	if wh.SigningKey == dialect.SigningKeyTenant {
+		if secret, err = s.tenantKey(r.Context(), tenantID); err != nil {
+			return err
+		}
 	}
 	if err := s.store.Create(r.Context(), wh); err != nil {
 		return fmt.Errorf("api: create webhook: %w", err)
@@ -116,13 +160,37 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 // newWebhook validates req and returns the webhook to store with its
 // signing secret. Errors are *Error naming the field at fault.
 func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tenantID string) (*schemas.Webhook, string, error) {
+	prof, err := profile(req.Profile)
+	if err != nil {
+		return nil, "", err
+	}
+	teal := req.Profile == profileTeal
+	if req.SigningSecret != "" {
+		if !teal {
+			return nil, "", invalid("signing_secret", "is Teal's name for secret: use secret (or profile teal)")
+		}
+		if req.Secret != "" && req.Secret != req.SigningSecret {
+			return nil, "", invalid("signing_secret", "and secret differ: give one of them")
+		}
+		req.Secret = req.SigningSecret
+	}
+	include, err := includePayload(req.IncludePayload, teal)
+	if err != nil {
+		return nil, "", err
+	}
 	if err := checkName(req.Name); err != nil {
 		return nil, "", err
 	}
 	if err := s.checkWebhookURL(ctx, req.URL); err != nil {
 		return nil, "", err
 	}
-	events, err := checkEvents(req.Events)
+	d, err := checkDialect(req.Transform, req.Filter, req.EventNames, req.RetrySchedule)
+	if err != nil {
+		return nil, "", err
+	}
+	wh := &schemas.Webhook{Profile: req.Profile, Transform: req.Transform, Filter: req.Filter, EventNames: d.names,
+		RetrySchedule: d.schedule}
+	events, err := checkEvents(resolveEvents(req.Events, dialect.SettingsOf(wh).Names))
 	if err != nil {
 		return nil, "", err
 	}
@@ -130,15 +198,34 @@ func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tena
 	if err != nil {
 		return nil, "", err
 	}
-	sig, signer, err := checkSignature(req.Signature)
+	sigReq, signingKey := req.Signature, req.SigningKey
+	if prof != nil {
+		if sigReq == (schemas.SignatureConfig{}) {
+			sigReq.Preset = prof.Signature
+		}
+		if include == nil {
+			include = &prof.IncludePayload
+		}
+		signingKey = cmp.Or(signingKey, prof.SigningKey)
+	}
+	sig, signer, err := checkSignature(sigReq)
 	if err != nil {
 		return nil, "", err
 	}
-	secret := req.Secret
-	if secret == "" {
-		secret = signer.NewSecret()
-	} else if err := checkSecret(signer, secret); err != nil {
+	if wh.SigningKey, err = checkSigningKey(signingKey); err != nil {
 		return nil, "", err
+	}
+	secret := req.Secret
+	switch {
+	case wh.SigningKey == dialect.SigningKeyTenant && secret != "":
+		return nil, "", invalid("secret", "the webhook signs with the tenant's signing key (signing_key: tenant): give no secret")
+	case wh.SigningKey == dialect.SigningKeyTenant:
+	case secret == "":
+		secret = signer.NewSecret()
+	default:
+		if err := checkSecret(signer, secret); err != nil {
+			return nil, "", err
+		}
 	}
 	if err := checkEncryptionKey(req.EncryptionKey); err != nil {
 		return nil, "", err
@@ -148,24 +235,46 @@ func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tena
 		return nil, "", err
 	}
 	now := s.now().UTC()
-	return &schemas.Webhook{
-		ID:             schemas.NewWebhookID(),
-		TenantID:       tenantID,
-		Name:           req.Name,
-		URL:            req.URL,
-		Events:         events,
-		OrgIDs:         orgIDs,
-		Signature:      sig,
-		Secrets:        []schemas.Secret{{Value: secret}},
-		EncryptionKey:  req.EncryptionKey,
-		IncludePayload: req.IncludePayload == nil || *req.IncludePayload,
-		Headers:        headers,
-		Enabled:        req.Enabled == nil || *req.Enabled,
-		CreatedAt:      now,
-		UpdatedAt:      now,
+	wh.ID, wh.TenantID, wh.Name, wh.URL = schemas.NewWebhookID(), tenantID, req.Name, req.URL
+	wh.Events, wh.OrgIDs, wh.Signature = events, orgIDs, sig
+	if secret != "" {
+		wh.Secrets = schemas.Secrets{{Value: secret}}
+	}
+	wh.EncryptionKey = req.EncryptionKey
+	wh.IncludePayload = include == nil || *include
+	wh.Headers = headers
+	wh.Enabled = req.Enabled == nil || *req.Enabled
+	wh.CreatedAt, wh.UpdatedAt = now, now
+	wh.DeadLetterClientErrors = req.DeadLetterClientErrors
+	return wh, secret, nil
+}
 
-		DeadLetterClientErrors: req.DeadLetterClientErrors,
-	}, secret, nil
+// dialectSettings are a request's dialect settings, checked.
+type dialectSettings struct {
+	names    map[string]string
+	schedule []time.Duration
+}
+
+// checkDialect checks the dialect settings of a request (nil schedule:
+// none given or "").
+func checkDialect(transform, filter string, names map[string]string, schedule *string) (dialectSettings, error) {
+	var d dialectSettings
+	if err := checkProgram("transform", dialect.KindTransform, transform); err != nil {
+		return d, err
+	}
+	if err := checkProgram("filter", dialect.KindFilter, filter); err != nil {
+		return d, err
+	}
+	var err error
+	if d.names, err = checkEventNames(names); err != nil {
+		return d, err
+	}
+	if schedule != nil {
+		if d.schedule, err = checkRetrySchedule(*schedule); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
 }
 
 // checkSignature validates a signature configuration and returns it as
@@ -222,6 +331,226 @@ type patchWebhookRequest struct {
 	Enabled        *bool              `json:"enabled"`
 
 	DeadLetterClientErrors *bool `json:"dead_letter_client_errors"`
+
+	// Profile "" removes the profile. A new profile brings its signature
+	// preset, include_payload and signing key (unless given too) and
+	// clears the webhook's own transform, event names and retry schedule
+	// (unless given too), so the profile's apply.
+	Profile   *string `json:"profile"`
+	Transform *string `json:"transform"`
+	Filter    *string `json:"filter"`
+	// EventNames replaces the webhook's own names (an empty object
+	// removes them).
+	EventNames *map[string]string `json:"event_names"`
+	// RetrySchedule "" goes back to the sender's (or the profile's).
+	RetrySchedule *string `json:"retry_schedule"`
+	SigningKey    *string `json:"signing_key"`
+}
+
+// patch is a checked PATCH request: what to set.
+type patch struct {
+	req                    *patchWebhookRequest
+	next                   schemas.Webhook // the webhook's dialect settings after the patch
+	dialect                bool            // next's dialect settings change
+	events, orgIDs         []string
+	sig                    schemas.SignatureConfig
+	sigChanged             bool
+	includePayload         *bool
+	signingKey             string
+	signingKeyChanged      bool
+	headers                map[string]string
+	headersChanged         bool
+	newSecret, tenantKey   string
+}
+
+// checkPatch validates req against the stored webhook wh, before the
+// update, so a retry of the update function (on a concurrent write) does
+// no I/O and cannot fail.
+func (s *Server) checkPatch(ctx context.Context, wh *schemas.Webhook, req *patchWebhookRequest) (*patch, error) {
+	p := &patch{req: req, next: *wh, sig: wh.Signature, includePayload: req.IncludePayload, signingKey: wh.SigningKey}
+	if req.Name != nil {
+		if err := checkName(*req.Name); err != nil {
+			return nil, err
+		}
+	}
+	if req.URL != nil {
+		if err := s.checkWebhookURL(ctx, *req.URL); err != nil {
+			return nil, err
+		}
+	}
+	// The dialect: a new profile first, then the settings given over it.
+	var prof *dialect.Profile
+	profChanged := req.Profile != nil && *req.Profile != wh.Profile
+	if req.Profile != nil {
+		var err error
+		if prof, err = profile(*req.Profile); err != nil {
+			return nil, err
+		}
+	}
+	if profChanged {
+		p.dialect = true
+		p.next.Profile = *req.Profile
+		p.next.Transform, p.next.EventNames, p.next.RetrySchedule = "", nil, nil
+	}
+	given := func(v *string) string {
+		if v == nil {
+			return ""
+		}
+		return *v
+	}
+	var names map[string]string
+	if req.EventNames != nil {
+		names = *req.EventNames
+	}
+	d, err := checkDialect(given(req.Transform), given(req.Filter), names, req.RetrySchedule)
+	if err != nil {
+		return nil, err
+	}
+	if req.Transform != nil {
+		p.dialect, p.next.Transform = true, *req.Transform
+	}
+	if req.Filter != nil {
+		p.dialect, p.next.Filter = true, *req.Filter
+	}
+	if req.EventNames != nil {
+		p.dialect, p.next.EventNames = true, d.names
+	}
+	if req.RetrySchedule != nil {
+		p.dialect, p.next.RetrySchedule = true, d.schedule
+	}
+	if req.Events != nil {
+		if p.events, err = checkEvents(resolveEvents(*req.Events, dialect.SettingsOf(&p.next).Names)); err != nil {
+			return nil, err
+		}
+	}
+	if req.OrgIDs != nil {
+		if p.orgIDs, err = checkOrgIDs(*req.OrgIDs); err != nil {
+			return nil, err
+		}
+	}
+	// What a new profile brings, unless given too.
+	sigReq := req.Signature
+	if profChanged {
+		preset, include, key := "standard", true, ""
+		if prof != nil {
+			preset, include, key = prof.Signature, prof.IncludePayload, prof.SigningKey
+		}
+		if sigReq == nil {
+			sigReq = &schemas.SignatureConfig{Preset: preset}
+		}
+		if p.includePayload == nil {
+			p.includePayload = &include
+		}
+		if req.SigningKey == nil {
+			p.signingKey, p.signingKeyChanged = key, true
+		}
+	}
+	if req.SigningKey != nil {
+		if p.signingKey, err = checkSigningKey(*req.SigningKey); err != nil {
+			return nil, err
+		}
+		p.signingKeyChanged = true
+	}
+	if p.signingKey == dialect.SigningKeyWebhook {
+		p.signingKey = ""
+	}
+	signer := (*signature.Signer)(nil)
+	if sigReq != nil {
+		if p.sig, signer, err = checkSignature(*sigReq); err != nil {
+			return nil, err
+		}
+		p.sigChanged = true
+	}
+	if req.EncryptionKey != nil {
+		if err := checkEncryptionKey(*req.EncryptionKey); err != nil {
+			return nil, err
+		}
+	}
+	if req.Headers != nil || p.sigChanged {
+		// A new scheme may reserve a header the webhook sets: check again.
+		h := wh.Headers
+		if req.Headers != nil {
+			h = *req.Headers
+		}
+		if p.headers, err = checkHeaders(h, p.sig); err != nil {
+			return nil, err
+		}
+		p.headersChanged = true
+	}
+	// Secrets: the tenant's key, or the webhook's own, which a scheme whose
+	// secrets look different (whsec_… for Standard Webhooks) needs anew;
+	// a new one is generated here and shown once.
+	switch {
+	case p.signingKey == dialect.SigningKeyTenant:
+		if p.signingKeyChanged && wh.SigningKey != dialect.SigningKeyTenant {
+			if p.tenantKey, err = s.tenantKey(ctx, wh.TenantID); err != nil {
+				return nil, err
+			}
+		}
+	case signer != nil || (p.signingKeyChanged && wh.SigningKey == dialect.SigningKeyTenant):
+		if signer == nil {
+			if _, signer, err = checkSignature(p.sig); err != nil {
+				return nil, err
+			}
+		}
+		if !secretsFit(signer, wh.Secrets) {
+			p.newSecret = signer.NewSecret()
+		}
+	}
+	return p, nil
+}
+
+// apply sets the patch on c, the stored webhook (again, after a concurrent
+// write), and reports whether it enabled the webhook.
+func (p *patch) apply(c *schemas.Webhook, now time.Time) (reenabled bool) {
+	req := p.req
+	if req.Name != nil {
+		c.Name = *req.Name
+	}
+	if req.URL != nil {
+		c.URL = *req.URL
+	}
+	if req.Events != nil {
+		c.Events = p.events
+	}
+	if req.OrgIDs != nil {
+		c.OrgIDs = p.orgIDs
+	}
+	if p.dialect {
+		c.Profile, c.Transform, c.Filter = p.next.Profile, p.next.Transform, p.next.Filter
+		c.EventNames, c.RetrySchedule = p.next.EventNames, p.next.RetrySchedule
+	}
+	if p.sigChanged {
+		c.Signature = p.sig
+	}
+	if p.signingKeyChanged {
+		c.SigningKey = p.signingKey
+	}
+	if p.newSecret != "" {
+		c.Secrets = schemas.Secrets{{Value: p.newSecret}}
+	}
+	if req.EncryptionKey != nil {
+		c.EncryptionKey = *req.EncryptionKey
+	}
+	if p.includePayload != nil {
+		c.IncludePayload = *p.includePayload
+	}
+	if req.DeadLetterClientErrors != nil {
+		c.DeadLetterClientErrors = *req.DeadLetterClientErrors
+	}
+	if p.headersChanged {
+		c.Headers = p.headers
+	}
+	if req.Enabled != nil && *req.Enabled != c.Enabled {
+		reenabled = *req.Enabled
+		c.Enabled = *req.Enabled
+		c.DisabledReason = ""
+		if !c.Enabled {
+			c.DisabledReason = "disabled through the API"
+		}
+	}
+	c.UpdatedAt = now
+	return reenabled
 }
 
 // patchWebhook handles PATCH /v1/webhooks/{id}.
@@ -234,101 +563,14 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID s
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	// Validate everything before the update, so a retry of the update
-	// function (on a concurrent write) does no I/O and cannot fail.
-	if req.Name != nil {
-		if err := checkName(*req.Name); err != nil {
-			return err
-		}
+	p, err := s.checkPatch(r.Context(), wh, &req)
+	if err != nil {
+		return err
 	}
-	if req.URL != nil {
-		if err := s.checkWebhookURL(r.Context(), *req.URL); err != nil {
-			return err
-		}
-	}
-	var events, orgIDs []string
-	if req.Events != nil {
-		if events, err = checkEvents(*req.Events); err != nil {
-			return err
-		}
-	}
-	if req.OrgIDs != nil {
-		if orgIDs, err = checkOrgIDs(*req.OrgIDs); err != nil {
-			return err
-		}
-	}
-	sig, signer := wh.Signature, (*signature.Signer)(nil)
-	if req.Signature != nil {
-		if sig, signer, err = checkSignature(*req.Signature); err != nil {
-			return err
-		}
-	}
-	if req.EncryptionKey != nil {
-		if err := checkEncryptionKey(*req.EncryptionKey); err != nil {
-			return err
-		}
-	}
-	var headers map[string]string
-	if req.Headers != nil || req.Signature != nil {
-		// A new scheme may reserve a header the webhook sets: check again.
-		h := wh.Headers
-		if req.Headers != nil {
-			h = *req.Headers
-		}
-		if headers, err = checkHeaders(h, sig); err != nil {
-			return err
-		}
-	}
-	// A scheme whose secrets look different (whsec_… for Standard Webhooks)
-	// needs a new secret; it is generated here and shown once.
-	var newSecret string
-	if signer != nil && !secretsFit(signer, wh.Secrets) {
-		newSecret = signer.NewSecret()
-	}
-
 	now := s.now().UTC()
 	reenabled := false
 	updated, err := s.store.Update(r.Context(), tenantID, wh.ID, func(c *schemas.Webhook) error {
-		reenabled = false // fn runs again after a concurrent write
-		if req.Name != nil {
-			c.Name = *req.Name
-		}
-		if req.URL != nil {
-			c.URL = *req.URL
-		}
-		if req.Events != nil {
-			c.Events = events
-		}
-		if req.OrgIDs != nil {
-			c.OrgIDs = orgIDs
-		}
-		if req.Signature != nil {
-			c.Signature = sig
-			if newSecret != "" {
-				c.Secrets = []schemas.Secret{{Value: newSecret}}
-			}
-		}
-		if req.EncryptionKey != nil {
-			c.EncryptionKey = *req.EncryptionKey
-		}
-		if req.IncludePayload != nil {
-			c.IncludePayload = *req.IncludePayload
-		}
-		if req.DeadLetterClientErrors != nil {
-			c.DeadLetterClientErrors = *req.DeadLetterClientErrors
-		}
-		if req.Headers != nil || req.Signature != nil {
-			c.Headers = headers
-		}
-		if req.Enabled != nil && *req.Enabled != c.Enabled {
-			reenabled = *req.Enabled
-			c.Enabled = *req.Enabled
-			c.DisabledReason = ""
-			if !c.Enabled {
-				c.DisabledReason = "disabled through the API"
-			}
-		}
-		c.UpdatedAt = now
+		reenabled = p.apply(c, now) // fn runs again after a concurrent write
 		return nil
 	})
 	if errors.Is(err, subscription.ErrNotFound) {
@@ -340,7 +582,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, tenantID s
 	s.logger.Info("webhook updated", "tenant", tenantID, "webhook", wh.ID)
 	s.syncIndex(r.Context())
 	resp := s.webhookResponse(updated)
-	resp.Secret = newSecret
+	resp.Secret = cmp.Or(p.newSecret, p.tenantKey)
 	if reenabled {
 		// Re-enabling offers to replay what the webhook missed meanwhile.
 		s.reenabledNotice(r.Context(), &resp)

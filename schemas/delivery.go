@@ -112,9 +112,12 @@ const (
 	AuditWebhookDisabled   AuditKind = "webhook.disabled"    // a sender disabled a webhook (410 Gone, failing too long)
 	AuditDeadLetterExpired AuditKind = "dead_letter.expired" // a dead letter outlived the retention and was removed
 	AuditReplayRun         AuditKind = "replay.run"          // an end-of-day or on-demand replay finished
+	AuditSecretRevealed    AuditKind = "secret.revealed"     // a tenant read a webhook's secret or its signing key again
+	AuditSigningKeyRotated AuditKind = "signing_key.rotated" // a tenant rotated its signing key
 )
 
-// AuditRecord keeps what Hookstream did on its own, kept in the AUDIT stream.
+// AuditRecord keeps what Hookstream did on its own, and what tenants did
+// with their secrets, kept in the AUDIT stream.
 type AuditRecord struct {
 	Kind       AuditKind `json:"kind" msgpack:"kind"`
 	TenantID   string    `json:"tenant_id,omitempty" msgpack:"tenant_id,omitempty"`

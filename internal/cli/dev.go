@@ -17,6 +17,7 @@ import (
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/demo"
 	"github.com/hookstream/hookstream/internal/pipeline"
+	"github.com/hookstream/hookstream/sender"
 )
 
 const devUsage = `Usage: hookstream dev [flags]
@@ -77,7 +78,7 @@ func runDev(ctx context.Context, args []string, stdio IO) error {
 	}
 	cfg := pipeline.Config{Logger: logger, API: apiCfg}
 	if demoMode && !f.isSet("retry-schedule", "HOOKSTREAM_RETRY_SCHEDULE") {
-		delivery.schedule = formatSchedule(demo.RetrySchedule)
+		delivery.schedule = sender.FormatRetrySchedule(demo.RetrySchedule)
 	}
 	if err := delivery.apply(&cfg); err != nil {
 		return badUsage("%v", err)

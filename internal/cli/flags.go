@@ -102,19 +102,3 @@ func (f *flags) parse(args []string) error {
 	return nil
 }
 
-// parseSchedule reads "5s,1m,10m" into durations.
-func parseSchedule(s string) ([]time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
-	var out []time.Duration
-	for _, part := range strings.Split(s, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(part))
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("retry schedule: %q is not a duration like 5s or 10m", part)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}

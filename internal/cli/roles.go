@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/api"
@@ -94,7 +93,7 @@ func (d *deliveryFlags) register(f *flags, withSender bool) {
 	if withSender {
 		f.integer(&d.workers, "workers", "HOOKSTREAM_WORKERS", sender.DefaultWorkers, "attempts in flight at once (goroutines)")
 		f.integer(&d.perEndpoint, "max-per-endpoint", "HOOKSTREAM_MAX_PER_ENDPOINT", 32, "attempts in flight at once to one webhook")
-		f.str(&d.schedule, "retry-schedule", "HOOKSTREAM_RETRY_SCHEDULE", formatSchedule(sender.DefaultRetrySchedule),
+		f.str(&d.schedule, "retry-schedule", "HOOKSTREAM_RETRY_SCHEDULE", sender.FormatRetrySchedule(sender.DefaultRetrySchedule),
 			"waits before each retry, comma-separated (±20% jitter); a delivery is tried once more than it has entries")
 		f.duration(&d.maxRetryAfter, "max-retry-after", "HOOKSTREAM_MAX_RETRY_AFTER", sender.DefaultMaxRetryAfter,
 			"longest wait a receiver's Retry-After (on 429 and 503) may impose")
@@ -119,7 +118,7 @@ func (d *deliveryFlags) apply(cfg *pipeline.Config) error {
 	if d.workers == 0 && d.schedule == "" {
 		return nil // no sender flags
 	}
-	schedule, err := parseSchedule(d.schedule)
+	schedule, err := sender.ParseRetrySchedule(d.schedule)
 	if err != nil {
 		return err
 	}
@@ -134,13 +133,6 @@ func (d *deliveryFlags) apply(cfg *pipeline.Config) error {
 	return nil
 }
 
-func formatSchedule(ds []time.Duration) string {
-	parts := make([]string, len(ds))
-	for i, d := range ds {
-		parts[i] = shortDuration(d)
-	}
-	return strings.Join(parts, ",")
-}
 
 // logFlags choose the log format and level.
 // registerAPI adds the API's flags that dev and the api role share.
