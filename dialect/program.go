@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/itchyny/gojq"
 )
@@ -48,6 +49,7 @@ type Program struct {
 	// the per-event output carries a placeholder for each, which Bind
 	// replaces.
 	late []latePath
+	runs atomic.Uint64 // runs made, for tests and benchmarks
 }
 
 // Kind returns what the program is for.

@@ -62,7 +62,11 @@ func (r *Renderer) Render(ctx context.Context, p *Program, src Source, in Input)
 			return nil, err
 		}
 		in.Event = ev
-		return p.Transform(ctx, &in)
+		out, err := p.Transform(ctx, &in)
+		if err != nil {
+			return nil, err
+		}
+		return p.bound(out, &in)
 	}
 	key := outputKey{src.Seq, p, in.Webhook.IncludePayload, in.EventName}
 	res := r.outputs.get(key, func() (result, int) {
@@ -81,7 +85,12 @@ func (r *Renderer) Render(ctx context.Context, p *Program, src Source, in Input)
 	if res.err != nil {
 		return nil, res.err
 	}
-	out := p.Bind(res.out, &in)
+	return p.bound(res.out, &in)
+}
+
+// bound is out with its late values filled in, within MaxOutput.
+func (p *Program) bound(out []byte, in *Input) ([]byte, error) {
+	out = p.Bind(out, in)
 	if len(out) > MaxOutput {
 		return nil, p.fail("the output is %s; the limit is %s", size(len(out)), size(MaxOutput))
 	}

@@ -184,6 +184,7 @@ func (p *Program) run(parent context.Context, in *Input, timeout time.Duration) 
 			v, found, err = nil, false, p.fail("jq failed: %v", r)
 		}
 	}()
+	p.runs.Add(1)
 	iter := p.code.RunWithContext(ctx, in.value(p.perEvent))
 	v, ok := iter.Next()
 	if !ok {
