@@ -38,11 +38,11 @@ func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, _ string) er
 // webhook would have it, and an event (or only its type, for the catalog's
 // example of it).
 type previewRequest struct {
-	Profile        string            `json:"profile"`
-	Transform      string            `json:"transform"`
-	Filter         string            `json:"filter"`
-	EventNames     map[string]string `json:"event_names"`
-	IncludePayload *bool             `json:"include_payload"`
+	Profile        string                   `json:"profile"`
+	Transform      string                   `json:"transform"`
+	Filter         string                   `json:"filter"`
+	EventNames     map[string]string        `json:"event_names"`
+	IncludePayload *bool                    `json:"include_payload"`
 	Signature      *schemas.SignatureConfig `json:"signature"`
 	// Event is the event: at least its type and data; id, org_id and
 	// occurred_at are filled in when absent.
@@ -137,7 +137,7 @@ func (s *Server) previewTransform(w http.ResponseWriter, r *http.Request, tenant
 			return derr
 		}
 		resp.Matched, err = dl.Filter.Match(r.Context(), &dialect.Input{Event: decoded, EventName: resp.EventName,
-			Webhook: dialect.WebhookInput{ID: wh.ID, Name: wh.Name, URL: wh.URL, OrgIDs: wh.OrgIDs, IncludePayload: wh.IncludePayload},
+			Webhook:  dialect.WebhookInput{ID: wh.ID, Name: wh.Name, URL: wh.URL, OrgIDs: wh.OrgIDs, IncludePayload: wh.IncludePayload},
 			Delivery: dialect.DeliveryInput{ID: delivery.ID, Attempt: 1}})
 		if err != nil {
 			resp.FilterError = err.Error()
@@ -150,7 +150,7 @@ func (s *Server) previewTransform(w http.ResponseWriter, r *http.Request, tenant
 			return derr
 		}
 		in := &dialect.Input{Event: decoded, EventName: resp.EventName,
-			Webhook: dialect.WebhookInput{ID: wh.ID, Name: wh.Name, URL: wh.URL, OrgIDs: wh.OrgIDs, IncludePayload: wh.IncludePayload},
+			Webhook:  dialect.WebhookInput{ID: wh.ID, Name: wh.Name, URL: wh.URL, OrgIDs: wh.OrgIDs, IncludePayload: wh.IncludePayload},
 			Delivery: dialect.DeliveryInput{ID: delivery.ID, Attempt: 1}}
 		out, terr := dl.Transform.Transform(r.Context(), in)
 		if terr != nil {

@@ -349,18 +349,18 @@ type patchWebhookRequest struct {
 
 // patch is a checked PATCH request: what to set.
 type patch struct {
-	req                    *patchWebhookRequest
-	next                   schemas.Webhook // the webhook's dialect settings after the patch
-	dialect                bool            // next's dialect settings change
-	events, orgIDs         []string
-	sig                    schemas.SignatureConfig
-	sigChanged             bool
-	includePayload         *bool
-	signingKey             string
-	signingKeyChanged      bool
-	headers                map[string]string
-	headersChanged         bool
-	newSecret, tenantKey   string
+	req                  *patchWebhookRequest
+	next                 schemas.Webhook // the webhook's dialect settings after the patch
+	dialect              bool            // next's dialect settings change
+	events, orgIDs       []string
+	sig                  schemas.SignatureConfig
+	sigChanged           bool
+	includePayload       *bool
+	signingKey           string
+	signingKeyChanged    bool
+	headers              map[string]string
+	headersChanged       bool
+	newSecret, tenantKey string
 }
 
 // checkPatch validates req against the stored webhook wh, before the

@@ -83,7 +83,7 @@ func (f *filters) pass(ctx context.Context, w *schemas.Webhook, ev *schemas.Even
 	default:
 		start := time.Now()
 		ok, err = d.Filter.Match(ctx, &dialect.Input{Event: f.event, EventName: name,
-			Webhook: dialect.WebhookInput{ID: w.ID, Name: w.Name, URL: w.URL, OrgIDs: w.OrgIDs, IncludePayload: w.IncludePayload},
+			Webhook:  dialect.WebhookInput{ID: w.ID, Name: w.Name, URL: w.URL, OrgIDs: w.OrgIDs, IncludePayload: w.IncludePayload},
 			Delivery: dialect.DeliveryInput{ID: schemas.DeliveryID(ev.ID, w.ID), Attempt: 1}})
 		f.budget.Charge(w.TenantID, time.Since(start))
 	}
