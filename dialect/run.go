@@ -191,7 +191,10 @@ func (p *Program) run(parent context.Context, in *Input, timeout time.Duration) 
 		return nil, false, nil
 	}
 	if e, isErr := v.(error); isErr {
-		var halt *gojq.HaltError
+		var (
+			halt   *gojq.HaltError
+			thrown gojq.ValueError
+		)
 		switch {
 		case errors.Is(e, context.DeadlineExceeded) && early:
 			re := p.fail("the caller's deadline came first")
@@ -205,6 +208,12 @@ func (p *Program) run(parent context.Context, in *Input, timeout time.Duration) 
 			return nil, false, re
 		case errors.As(e, &halt):
 			return nil, false, p.fail("halted")
+		case errors.As(e, &thrown):
+			// error(x): the program's own message.
+			if msg, ok := thrown.Value().(string); ok {
+				return nil, false, p.fail("%s", msg)
+			}
+			return nil, false, p.fail("error(%s)", gojq.Preview(thrown.Value()))
 		}
 		return nil, false, p.fail("%s", e.Error())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/dialect"
@@ -101,7 +102,12 @@ func (sh *Shaper) Dialect(wh *schemas.Webhook) *dialect.Dialect { return sh.dial
 func (sh *Shaper) Shape(ctx context.Context, wh *schemas.Webhook, d *schemas.Delivery, attempt int, at time.Time) (Outgoing, error) {
 	dl := sh.dialects.For(wh)
 	if dl.Err != nil {
-		return Outgoing{}, &dialect.RunError{Kind: dialect.KindTransform, Reason: "does not compile: " + dl.Err.Error()}
+		kind, reason := dialect.KindTransform, dl.Err.Error()
+		var de *dialect.Error
+		if errors.As(dl.Err, &de) {
+			kind, reason = de.Kind, strings.TrimPrefix(reason, de.Kind.String()+": ")
+		}
+		return Outgoing{}, &dialect.RunError{Kind: kind, Reason: "does not compile: " + reason}
 	}
 	out := Outgoing{Body: d.Payload, EventName: dl.Names.Of(d.EventType)}
 	var err error

@@ -24,6 +24,7 @@ import (
 	"github.com/hookstream/hookstream/internal/egress"
 	"github.com/hookstream/hookstream/internal/metrics"
 	"github.com/hookstream/hookstream/internal/pipeline"
+	"github.com/hookstream/hookstream/router"
 	"github.com/hookstream/hookstream/scheduler"
 	"github.com/hookstream/hookstream/scheduler/schedulertest"
 	"github.com/hookstream/hookstream/schemas"
@@ -91,6 +92,7 @@ func start(t *testing.T, opts options) *env {
 		API:    api.Config{Addr: "127.0.0.1:0", AdminToken: adminToken},
 		Sender: sender.Config{Workers: 8, RetrySchedule: opts.schedule, DisableAfter: opts.disableAfter,
 			StatsInterval: 50 * time.Millisecond},
+		Router: router.Config{StatsInterval: 50 * time.Millisecond},
 		Client: sender.ClientConfig{Timeout: 2 * time.Second},
 		Egress: egress.Policy{AllowLoopback: true},
 	}
