@@ -101,4 +101,3 @@ func (f *flags) parse(args []string) error {
 	}
 	return nil
 }
-

@@ -133,7 +133,6 @@ func (d *deliveryFlags) apply(cfg *pipeline.Config) error {
 	return nil
 }
 
-
 // logFlags choose the log format and level.
 // registerAPI adds the API's flags that dev and the api role share.
 func registerAPI(f *flags, cfg *api.Config) {
