@@ -11,12 +11,15 @@ export const session = {
 };
 
 // ApiError is an answer with an error status, or no answer at all (status 0).
+// position is where in a transform or filter the fault is ({line, column,
+// offset}), for a program that does not compile; null otherwise.
 export class ApiError extends Error {
-  constructor(status, code, message, field) {
+  constructor(status, code, message, field, position) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field || '';
+    this.position = position || null;
   }
 }
 
@@ -56,7 +59,7 @@ export async function api(method, path, body, opts) {
   }
   if (!resp.ok) {
     const e = (data && data.error) || {};
-    throw new ApiError(resp.status, e.code || 'http_' + resp.status, e.message || 'The API answered ' + resp.status + '.', e.field);
+    throw new ApiError(resp.status, e.code || 'http_' + resp.status, e.message || 'The API answered ' + resp.status + '.', e.field, e.position);
   }
   return data;
 }

@@ -1,10 +1,13 @@
 // Creating and editing a webhook: destination, name, the event catalog as
-// grouped checkboxes, org filter, signature, encryption, payload, headers.
+// grouped checkboxes, org filter, the dialect (profile, transform, filter,
+// event names, retries, signing key, with a preview), signature,
+// encryption, payload, headers.
 
 import {api, ApiError} from './api.js';
 import {h, fill, field, checkbox, uid} from './dom.js';
 import * as dialog from './dialog.js';
-import {attemptResult, errorText} from './ui.js';
+import {dialectSection, selectAt} from './dialect.js';
+import {attemptResult, errorText, programErrorText} from './ui.js';
 
 const enc = encodeURIComponent;
 const PRESETS = [
@@ -21,26 +24,45 @@ const UNSUBSCRIBABLE = new Set(['webhook.ping', 'webhook.test']);
 // formView creates a webhook (#/webhooks/new) or edits one (#/webhooks/{id}/edit).
 export async function formView(view) {
   const id = view.params[0];
-  const [types, wh] = await Promise.all([
+  const [types, profiles, wh] = await Promise.all([
     api('GET', '/v1/event-types', undefined, {signal: view.signal}).then((r) => r.data),
+    api('GET', '/v1/profiles', undefined, {signal: view.signal}).then((r) => r.data),
     id ? api('GET', '/v1/webhooks/' + enc(id), undefined, {signal: view.signal}) : null,
   ]);
   const editing = Boolean(wh);
+  // event_types are the subscriptions in the catalog's types (events may
+  // show them in the receiver's names).
+  const subscribed = wh ? wh.event_types || wh.events : [];
 
   const name = h('input', {type: 'text', id: 'wh-name', maxlength: 200, value: wh ? wh.name : '', dataset: {field: 'name'}});
   const url = h('input', {type: 'url', id: 'wh-url', required: true, placeholder: 'https://example.com/webhooks/hookstream',
     value: wh ? wh.url : '', dataset: {field: 'url'}, spellcheck: 'false'});
-  const catalog = eventPicker(types, wh ? wh.events : []);
+  const catalog = eventPicker(types, subscribed);
   const orgs = h('input', {type: 'text', id: 'wh-orgs', value: wh ? (wh.org_ids || []).join(', ') : '', dataset: {field: 'org_ids'},
     placeholder: 'org_42, org_77', spellcheck: 'false'});
   const sig = signaturePicker(wh ? wh.signature : {preset: 'standard'});
   const encryption = encryptionPicker(wh);
-  const payload = checkbox('Include the event\'s data', {id: 'wh-payload', checked: wh ? wh.include_payload : true},
+  const payload = checkbox('Include the event\'s data', {id: 'wh-payload', checked: wh ? wh.include_payload : true, dataset: {field: 'include_payload'}},
     'Off sends a thin event: the envelope without data.');
   const dlce = checkbox('Send 4xx answers straight to the dead letters', {id: 'wh-dlce', checked: wh ? wh.dead_letter_client_errors : false},
     'Off retries them like 5xx, since receivers misconfigure (408, 425 and 429 are always retried).');
   const enabled = editing ? null : checkbox('Enabled', {id: 'wh-enabled', checked: true}, 'A disabled webhook receives nothing; its deliveries wait in the dead letters.');
   const headers = headerRows(wh ? wh.headers : {});
+  const dialect = dialectSection({wh, profiles, types, selected: subscribed,
+    // A profile brings its signature preset and payload default, as the
+    // API gives them to a webhook created with it (none: the defaults).
+    onProfile(p) {
+      sig.set({preset: p ? p.signature_preset : 'standard'});
+      payload.input.checked = p ? p.include_payload : true;
+    },
+    current() {
+      const s = settings();
+      return s.headers === null ? null : {url: s.url, name: name.value.trim(), org_ids: orgIDs(),
+        signature: s.signature, include_payload: s.include_payload};
+    },
+    mark: (err) => markField(err),
+    clear: (fields) => clearErrors(fields),
+  });
 
   const summary = h('div', {role: 'alert', class: 'form-error', id: 'form-error', tabindex: '-1'});
   const testOut = h('div', {class: 'inline-result', role: 'status', id: 'test-url-result'});
@@ -57,6 +79,7 @@ export async function formView(view) {
     h('fieldset', null, h('legend', null, 'Filter and format'),
       field('Organisations', orgs, 'Only events of these organisations (org_id), comma-separated. Empty: every organisation.'),
       payload.el, dlce.el, enabled && enabled.el),
+    dialect.el,
     sig.el,
     encryption.el,
     headers.el,
@@ -67,6 +90,8 @@ export async function formView(view) {
     h('p', {class: 'crumbs'}, h('a', {href: '#/webhooks'}, '← All webhooks')),
     h('h1', null, editing ? 'Edit ' + (wh.name || wh.id) : 'New webhook'),
     form);
+
+  function orgIDs() { return orgs.value.split(/[\s,]+/).filter(Boolean); }
 
   // settings are the fields both the test and the save send.
   function settings() {
@@ -79,22 +104,42 @@ export async function formView(view) {
     return out;
   }
 
-  function clearErrors() {
-    summary.textContent = '';
-    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
-    for (const el of form.querySelectorAll('.field-error')) el.remove();
+  // clearErrors removes the marks of the fields named, or of every field
+  // and the summary.
+  function clearErrors(fields) {
+    if (!fields) summary.textContent = '';
+    for (const el of form.querySelectorAll('[aria-invalid]')) {
+      if (fields && !fields.includes(el.dataset.field)) continue;
+      const msg = el.getAttribute('aria-errormessage');
+      if (msg && document.getElementById(msg)) document.getElementById(msg).remove();
+      el.removeAttribute('aria-invalid');
+      el.removeAttribute('aria-errormessage');
+    }
+    if (!fields) for (const el of form.querySelectorAll('.field-error[id]')) el.remove();
+  }
+
+  // markField shows an error next to the field it names, if it names one
+  // of the form's: a transform or filter that does not compile with its
+  // line and column, and a button that puts the cursor there.
+  function markField(err) {
+    const target = err instanceof ApiError && err.field && form.querySelector('[data-field="' + CSS.escape(err.field) + '"]');
+    if (!target) return false;
+    const closed = target.closest('details:not([open])');
+    if (closed) closed.open = true;
+    target.setAttribute('aria-invalid', 'true');
+    const pos = err.position;
+    const msg = h('p', {class: 'field-error', id: uid('err'), dataset: pos ? {line: pos.line, column: pos.column} : undefined},
+      pos ? programErrorText(err) : err.message,
+      pos && target.tagName === 'TEXTAREA' ? [' ', h('button', {type: 'button', class: 'small', onclick: () => selectAt(target, pos)}, 'Show in the editor')] : null);
+    target.setAttribute('aria-errormessage', msg.id);
+    (target.closest('.field, fieldset') || target.parentElement).append(msg);
+    return true;
   }
 
   // fail shows an error, next to the field it names when it names one.
   function fail(err, what) {
     summary.textContent = what + ': ' + errorText(err);
-    const target = err instanceof ApiError && err.field && form.querySelector('[data-field="' + CSS.escape(err.field) + '"]');
-    if (target) {
-      target.setAttribute('aria-invalid', 'true');
-      const msg = h('p', {class: 'field-error', id: uid('err')}, err.message);
-      target.setAttribute('aria-errormessage', msg.id);
-      (target.closest('.field, fieldset') || target.parentElement).append(msg);
-    }
+    markField(err);
     summary.focus();
   }
 
@@ -107,6 +152,12 @@ export async function formView(view) {
     }
     if (body.encryption_key === '') delete body.encryption_key;
     if (body.headers === null) return;
+    // The test is shaped as the webhook's deliveries would be.
+    const d = dialect.value();
+    if (d === null) return;
+    if (d.profile) body.profile = d.profile;
+    if (d.transform) body.transform = d.transform;
+    if (Object.keys(d.event_names).length) body.event_names = d.event_names;
     testBtn.disabled = true;
     fill(testOut, h('span', {class: 'hint'}, 'Sending webhook.test to ' + body.url + '…'));
     try {
@@ -124,6 +175,8 @@ export async function formView(view) {
     clearErrors();
     const body = settings();
     if (body.headers === null) return;
+    const d = dialect.value();
+    if (d === null) return;
     const events = catalog.value();
     if (!events.length) {
       fail(new ApiError(400, 'invalid_request', 'choose at least one event, a family or all events', 'events'), 'Cannot save');
@@ -132,14 +185,24 @@ export async function formView(view) {
     Object.assign(body, {
       name: name.value.trim(),
       events,
-      org_ids: orgs.value.split(/[\s,]+/).filter(Boolean),
+      org_ids: orgIDs(),
       dead_letter_client_errors: dlce.input.checked,
+      signing_key: d.signing_key,
     });
     if (!editing) {
       body.enabled = enabled.input.checked;
       if (!body.encryption_key) delete body.encryption_key;
-    } else if (JSON.stringify(body.signature) === JSON.stringify(wh.signature)) {
-      delete body.signature; // unchanged: no new secret needed
+      // Only what is set: empty means none (or the profile's).
+      for (const k of ['profile', 'transform', 'filter', 'retry_schedule']) if (d[k]) body[k] = d[k];
+      if (Object.keys(d.event_names).length) body.event_names = d.event_names;
+    } else {
+      // Every dialect field as the form shows it: a new profile would
+      // otherwise clear the webhook's own transform, names and schedule.
+      Object.assign(body, {profile: d.profile, transform: d.transform, filter: d.filter,
+        event_names: d.event_names, retry_schedule: d.retry_schedule});
+      if (!dialect.profileChanged() && JSON.stringify(body.signature) === JSON.stringify(wh.signature)) {
+        delete body.signature; // unchanged: no new secret needed
+      }
     }
     submit.disabled = true;
     try {
@@ -147,9 +210,16 @@ export async function formView(view) {
         await api('PATCH', '/v1/webhooks/' + enc(wh.id), body) :
         await api('POST', '/v1/webhooks', body);
       if (res.secret) {
-        await dialog.showSecret(res.secret, editing ?
-          'The new signature scheme needed a new signing secret. Give it to your receiver to verify deliveries.' :
-          'Your receiver verifies each delivery\'s signature with this secret. A webhook.ping is on its way to ' + res.url + '.');
+        let why;
+        if (res.signing_key === 'tenant') {
+          why = 'This webhook signs with your organisation-wide signing key (see Security): your receiver verifies each delivery with it.';
+        } else if (editing) {
+          why = 'The new signature scheme needed a new signing secret. Give it to your receiver to verify deliveries.';
+        } else {
+          why = 'Your receiver verifies each delivery\'s signature with this secret.';
+        }
+        if (!editing) why += ' A webhook.ping is on its way to ' + res.url + '.';
+        await dialog.showSecret(res.secret, why);
       }
       location.hash = '#/webhooks/' + enc(res.id);
     } catch (err) {
@@ -223,7 +293,12 @@ function signaturePicker(current) {
   sync();
   return {
     el: h('fieldset', null, h('legend', null, 'Signature'),
-      field('Scheme', preset, 'Every delivery is signed with the webhook\'s secret (HMAC over the body as sent).'), custom),
+      field('Scheme', preset, 'Every delivery is signed (HMAC over the body as sent) with the secret the signing key says: the webhook\'s own by default.'), custom),
+    // set chooses a preset, as a profile does.
+    set(cfg) {
+      preset.value = cfg.preset || '';
+      sync();
+    },
     value() {
       if (preset.value) return {preset: preset.value};
       const out = {algorithm: algorithm.value, encoding: encoding.value, header: header.value.trim()};

@@ -12,6 +12,15 @@ export function errorText(err) {
   return String((err && err.message) || err);
 }
 
+// programErrorText says what is wrong with a transform or filter that does
+// not compile, where: "Line 2, column 6: unexpected token". Other errors are
+// their message.
+export function programErrorText(err) {
+  const msg = err.message.replace(/^line \d+, column \d+: /, '');
+  if (!(err instanceof ApiError) || !err.position) return msg;
+  return 'Line ' + err.position.line + ', column ' + err.position.column + ': ' + msg;
+}
+
 // showError puts an error into a status element.
 export function showError(el, err, prefix) {
   fill(el, h('span', {class: 'error-text'}, (prefix ? prefix + ': ' : '') + errorText(err)));
