@@ -1,7 +1,7 @@
 // The Hookstream console: a page that manages a tenant's webhooks through the
 // REST API. Views are chosen by the URL's hash (#/webhooks, #/dead-letters,
-// #/live); each gets a View whose signal aborts its calls and timers when the
-// user moves on.
+// #/live, #/security); each gets a View whose signal aborts its calls and
+// timers when the user moves on.
 
 import {api, session, onUnauthorized, isAbort} from './api.js';
 import {h, fill, field} from './dom.js';
@@ -10,6 +10,7 @@ import {listView, detailView} from './webhooks.js';
 import {formView} from './form.js';
 import {deadLettersView} from './deadletters.js';
 import {liveView} from './live.js';
+import {securityView} from './security.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -22,6 +23,7 @@ const routes = [
   [/^#\/webhooks$/, () => listView],
   [/^#\/dead-letters(?:\?.*)?$/, () => deadLettersView],
   [/^#\/live$/, () => liveView],
+  [/^#\/security$/, () => securityView],
 ];
 
 // View is what a view function gets: where to render, the route's

@@ -2,6 +2,8 @@
 // stays inside), Escape closes, and focus returns to what opened it.
 
 import {h, fill, uid} from './dom.js';
+import {time} from './format.js';
+import {errorText} from './ui.js';
 
 // open shows a modal dialog. content(close) returns its body nodes; close(v)
 // closes it, resolving the returned promise with v (undefined on Escape).
@@ -38,8 +40,11 @@ export function confirm(title, message, confirmLabel, danger) {
   ]).then((v) => v === true);
 }
 
-// secretView shows a secret once, with a copy button.
-export function secretView(secret, why, close) {
+// secretView shows a secret with a copy button. opts.label names it
+// ("Signing secret"); opts.revealed says it was read again (and audited),
+// rather than shown once after it was made.
+export function secretView(secret, why, close, opts) {
+  const o = opts || {};
   const out = h('p', {class: 'hint', role: 'status'});
   const input = h('input', {type: 'text', readOnly: true, value: secret, class: 'secret', spellcheck: 'false', autocomplete: 'off'});
   input.id = uid('secret');
@@ -54,15 +59,56 @@ export function secretView(secret, why, close) {
   }}, 'Copy');
   return [
     h('p', null, why),
-    h('p', {class: 'warning'}, h('strong', null, 'Copy it now: you will not see this again.'),
-      ' Hookstream stores it, but never shows it a second time.'),
-    h('div', {class: 'field'}, h('label', {for: input.id}, 'Signing secret'), h('div', {class: 'row'}, input, copy)),
+    o.revealed ?
+      h('p', {class: 'warning'}, h('strong', null, 'Keep it secret.'),
+        ' Anyone with it can sign requests your receiver accepts. This reveal is recorded in the audit log.') :
+      h('p', {class: 'warning'}, h('strong', null, 'Copy it now.'),
+        ' This dialog does not show it again; Reveal shows it later, and each reveal is recorded in the audit log.'),
+    h('div', {class: 'field'}, h('label', {for: input.id}, o.label || 'Signing secret'), h('div', {class: 'row'}, input, copy)),
     out,
     h('div', {class: 'actions'}, h('button', {type: 'button', onclick: () => close(true)}, 'Done')),
   ];
 }
 
-// showSecret opens a dialog showing a secret once.
-export function showSecret(secret, why) {
-  return open('Signing secret', (close) => secretView(secret, why, close), {class: 'secret-dialog'});
+// showSecret opens a dialog showing a secret (opts as secretView's).
+export function showSecret(secret, why, opts) {
+  return open((opts && opts.label) || 'Signing secret', (close) => secretView(secret, why, close, opts), {class: 'secret-dialog'});
+}
+
+// rotate asks for a grace period, then calls rotate(grace) and shows the
+// new secret it answers with ({secret, previous_secret_expires_at}).
+// intro says what rotating does; label names the button and the secret.
+// It resolves with rotate's answer, or undefined when cancelled.
+export function rotate(title, intro, label, call, secretLabel) {
+  let updated;
+  return open(title, (close, body) => {
+    const select = h('select', {id: 'grace-period'},
+      h('option', {value: '0s'}, 'none: the old secret stops at once'),
+      h('option', {value: '1h'}, '1 hour'),
+      h('option', {value: '24h', selected: true}, '24 hours (default)'),
+      h('option', {value: '72h'}, '3 days'),
+      h('option', {value: '168h'}, '7 days (the longest)'));
+    const status = h('p', {role: 'status'});
+    const go = h('button', {type: 'button', class: 'primary', id: 'confirm-rotate', onclick: async () => {
+      go.disabled = true;
+      try {
+        updated = await call(select.value);
+        const what = secretLabel ? secretLabel.toLowerCase() : 'secret';
+        const why = updated.previous_secret_expires_at ?
+          'This is the new ' + what + '. The previous one keeps signing beside it until ' + time(updated.previous_secret_expires_at) + ', so update your receiver before then.' :
+          'This is the new ' + what + '; the previous one no longer signs.';
+        fill(body, secretView(updated.secret, why, close, {label: secretLabel}));
+        body.querySelector('button.primary').focus();
+      } catch (err) {
+        go.disabled = false;
+        fill(status, h('span', {class: 'error-text'}, errorText(err)));
+      }
+    }}, label);
+    return [
+      h('p', null, intro),
+      h('div', {class: 'field'}, h('label', {for: 'grace-period'}, 'Grace period'), select),
+      status,
+      h('div', {class: 'actions'}, h('button', {type: 'button', onclick: () => close()}, 'Cancel'), go),
+    ];
+  }).then(() => updated);
 }

@@ -170,7 +170,15 @@ export async function detailView(view) {
       toggle.disabled = false;
     }
   }});
-  const rotate = h('button', {type: 'button', id: 'rotate-secret', onclick: () => rotateSecret(wh).then((w) => { if (w) { wh = w; render(); } })}, 'Rotate secret');
+  const rotate = h('button', {type: 'button', id: 'rotate-secret', onclick: () => {
+    if (wh.signing_key === 'tenant') {
+      location.hash = '#/security';
+      return;
+    }
+    rotateSecret(wh).then((w) => { if (w) { wh = w; render(); } });
+  }}, 'Rotate secret');
+  const reveal = h('button', {type: 'button', id: 'reveal-secret', onclick: () => revealSecret(wh).catch((err) => showError(notice, err, 'Could not reveal the secret'))},
+    'Reveal secret');
   const del = h('button', {type: 'button', class: 'danger', id: 'delete-webhook', onclick: async () => {
     const ok = await dialog.confirm('Delete webhook?',
       'Delete "' + (wh.name || wh.id) + '" (' + wh.url + ')? It stops receiving events at once. Its dead letters are kept, but cannot be replayed.',
@@ -185,17 +193,30 @@ export async function detailView(view) {
   }}, 'Delete');
 
   function render() {
+    const tenant = wh.signing_key === 'tenant';
     title.textContent = wh.name || '(unnamed webhook)';
     toggle.textContent = wh.enabled ? 'Disable' : 'Enable';
+    rotate.textContent = tenant ? 'Rotate the signing key' : 'Rotate secret';
     fill(status, statusBadges(wh, stats));
     const headers = Object.keys(wh.headers || {});
+    const types = wh.event_types || wh.events;
+    const events = fmt.eventsText(wh.events);
+    const names = Object.entries(wh.event_names || {});
     const rows = [
       ['ID', h('code', null, wh.id)],
       ['URL', h('span', {class: 'url'}, wh.url)],
-      ['Events', fmt.eventsText(wh.events)],
+      ['Events', events === fmt.eventsText(types) ? events : [events, h('span', {class: 'hint'}, ' (the catalog\'s ' + fmt.eventsText(types) + ')')]],
       ['Organisations', wh.org_ids && wh.org_ids.length ? wh.org_ids.join(', ') : 'all'],
+      ['Profile', wh.profile || 'none'],
+      ['Transform', wh.transform ? h('pre', {class: 'excerpt code'}, wh.transform) : wh.profile ? 'the profile\'s' : 'none: the event as JSON'],
+      ['Filter', wh.filter ? h('pre', {class: 'excerpt code'}, wh.filter) : 'none: every event subscribed'],
+      ['Event names', names.length ? names.map(([t, n]) => t + ' → ' + n).join(', ') + (wh.profile ? ' (over the profile\'s)' : '') :
+        wh.profile ? 'the profile\'s' : 'the catalog\'s types'],
+      ['Retry schedule', wh.effective_retry_schedule ?
+        [h('code', null, wh.effective_retry_schedule), wh.retry_schedule ? '' : ' (the profile\'s)'] : 'the sender\'s schedule'],
       ['Signature', fmt.signatureText(wh.signature)],
-      ['Secret', wh.previous_secret_expires_at ?
+      ['Signing key', tenant ? ['the organisation-wide signing key (', h('a', {href: '#/security'}, 'Security'), ')'] : 'the webhook\'s own secret'],
+      ['Secret', tenant ? 'see the signing key' : wh.previous_secret_expires_at ?
         ['rotated; the previous secret keeps signing until ', h('time', {datetime: wh.previous_secret_expires_at}, fmt.time(wh.previous_secret_expires_at)),
           ' (' + fmt.ago(wh.previous_secret_expires_at) + ')'] : 'one secret signs'],
       ['Encryption', wh.encrypted ? 'AES-256-GCM (key set)' : 'off'],
@@ -238,7 +259,7 @@ export async function detailView(view) {
     h('p', {class: 'crumbs'}, h('a', {href: '#/webhooks'}, '← All webhooks')),
     h('div', {class: 'page-head'}, title, status),
     h('div', {class: 'row wrap toolbar'}, testBtn,
-      h('a', {class: 'button', href: '#/webhooks/' + enc(id) + '/edit', id: 'edit-webhook'}, 'Edit'), rotate, toggle, del),
+      h('a', {class: 'button', href: '#/webhooks/' + enc(id) + '/edit', id: 'edit-webhook'}, 'Edit'), reveal, rotate, toggle, del),
     result, notice,
     h('div', {class: 'two-col'},
       h('section', {class: 'card', 'aria-labelledby': 'settings-title'}, h('h2', {id: 'settings-title'}, 'Settings'), settings),
@@ -252,35 +273,24 @@ export async function detailView(view) {
 // rotateSecret asks for a grace period, rotates, and shows the new secret
 // once. It returns the updated webhook, or undefined when cancelled.
 function rotateSecret(wh) {
-  let updated;
-  return dialog.open('Rotate the signing secret', (close, body) => {
-    const select = h('select', {id: 'grace-period'},
-      h('option', {value: '0s'}, 'none: the old secret stops at once'),
-      h('option', {value: '1h'}, '1 hour'),
-      h('option', {value: '24h', selected: true}, '24 hours (default)'),
-      h('option', {value: '72h'}, '3 days'),
-      h('option', {value: '168h'}, '7 days (the longest)'));
-    const status = h('p', {role: 'status'});
-    const go = h('button', {type: 'button', class: 'primary', id: 'confirm-rotate', onclick: async () => {
-      go.disabled = true;
-      try {
-        updated = await api('POST', '/v1/webhooks/' + enc(wh.id) + '/rotate-secret', {grace_period: select.value});
-        const why = updated.previous_secret_expires_at ?
-          'This is the new secret. The previous one keeps signing beside it until ' + fmt.time(updated.previous_secret_expires_at) + ', so update your receiver before then.' :
-          'This is the new secret; the previous one no longer signs.';
-        fill(body, dialog.secretView(updated.secret, why, close));
-        body.querySelector('button.primary').focus();
-      } catch (err) {
-        go.disabled = false;
-        showError(status, err);
-      }
-    }}, 'Rotate secret');
-    return [
-      h('p', null, 'A new secret signs every delivery from now on. During the grace period the old one signs too ',
-        '(Standard Webhooks sends both signatures; the other presets sign with the new one, and receivers accept either).'),
-      h('div', {class: 'field'}, h('label', {for: 'grace-period'}, 'Grace period'), select),
-      status,
-      h('div', {class: 'actions'}, h('button', {type: 'button', onclick: () => close()}, 'Cancel'), go),
-    ];
-  }).then(() => updated);
+  return dialog.rotate('Rotate the signing secret',
+    'A new secret signs every delivery from now on. During the grace period the old one signs too ' +
+    '(Standard Webhooks sends both signatures; the other presets sign with the new one, and receivers accept either).',
+    'Rotate secret', (grace) => api('POST', '/v1/webhooks/' + enc(wh.id) + '/rotate-secret', {grace_period: grace}));
+}
+
+// revealSecret shows the secret webhook wh signs with now, after asking:
+// each reveal is recorded in the audit log.
+export async function revealSecret(wh) {
+  const tenant = wh.signing_key === 'tenant';
+  const ok = await dialog.confirm('Reveal the signing secret?',
+    'Show the secret ' + (wh.name || wh.id) + ' signs with' + (tenant ? ' (your organisation-wide signing key, shared by its webhooks that use it)' : '') +
+    ' on this screen? Each reveal is recorded in the audit log.', 'Reveal secret');
+  if (!ok) return;
+  const s = await api('GET', '/v1/webhooks/' + enc(wh.id) + '/secret');
+  let why = s.signing_key === 'tenant' ?
+    'This webhook signs with your organisation-wide signing key: this is it.' :
+    'This is the secret ' + (wh.name || wh.id) + ' signs its deliveries with.';
+  if (s.previous_secret_expires_at) why += ' The previous one keeps signing beside it until ' + fmt.time(s.previous_secret_expires_at) + '.';
+  await dialog.showSecret(s.secret, why, {revealed: true});
 }
