@@ -61,7 +61,7 @@ func TestConsole(t *testing.T) {
 	b.waitVisible("dialog[open] input.secret")
 	secret := b.str(`document.querySelector('dialog[open] input.secret').value`)
 	require.True(t, strings.HasPrefix(secret, "whsec_"), secret)
-	require.Contains(t, b.text("dialog[open]"), "you will not see this again")
+	require.Contains(t, b.text("dialog[open]"), "Copy it now")
 	b.shot("secret")
 	b.click("dialog[open] .actions button")
 	b.waitVisible("#send-test")
@@ -275,12 +275,23 @@ func TestConsolePhoneWidth(t *testing.T) {
 		{"#/webhooks/" + first.ID, "#attempts-table tbody tr[data-outcome]", "phone-webhook-detail"},
 		{"#/dead-letters", "#next-replay time", "phone-dead-letters"},
 		{"#/live", "#live-chart svg", "phone-live"},
+		{"#/security", "#reveal-key", "phone-security"},
 	} {
 		b.boolean(`location.hash = '` + page.nav + `'; true`)
 		b.waitVisible(page.wait)
 		b.shot(page.name)
 		require.True(t, b.boolean(`document.documentElement.scrollWidth <= window.innerWidth`), "%s scrolls sideways at 390 px", page.nav)
 	}
+	// The form's advanced section, with an event name and a preview, fits too.
+	b.boolean(`location.hash = '#/webhooks/new'; true`)
+	b.waitVisible("#advanced > summary")
+	b.click("#advanced > summary")
+	b.setValue("#wh-profile", "tartan")
+	b.click("#add-event-name")
+	b.click("#preview")
+	b.waitVisible("#preview-body")
+	b.shot("phone-dialect")
+	require.True(t, b.boolean(`document.documentElement.scrollWidth <= window.innerWidth`), "the advanced section scrolls sideways at 390 px")
 	b.noErrors()
 }
 
