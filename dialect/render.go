@@ -2,7 +2,10 @@ package dialect
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
+	"time"
 )
 
 // Source is the event a delivery carries or refers to.
@@ -20,21 +23,22 @@ type Source struct {
 // per-event program runs once per event, name and include_payload setting,
 // for all the webhooks that share it; its output is kept for a while for
 // the other deliveries of the event. Decoded events are kept too, for
-// programs that run per delivery. Both are bounded in bytes. It is safe
+// programs that run per delivery. Both are bounded in bytes (a decoded
+// event takes several times its JSON, so they get an eighth). It is safe
 // for concurrent use; concurrent deliveries of one event wait for one run.
 type Renderer struct {
 	outputs cache[outputKey, result]
 	events  cache[eventKey, any]
 }
 
-// NewRenderer returns a Renderer keeping at most about maxBytes of outputs
-// and as much of decoded events' JSON.
+// NewRenderer returns a Renderer keeping at most about maxBytes of outputs,
+// and decoded events of an eighth of that in JSON.
 func NewRenderer(maxBytes int) *Renderer {
-	return &Renderer{outputs: newCache[outputKey, result](maxBytes), events: newCache[eventKey, any](maxBytes)}
+	return &Renderer{outputs: newCache[outputKey, result](maxBytes), events: newCache[eventKey, any](maxBytes / 8)}
 }
 
 // DefaultRendererBytes sizes a sender's Renderer.
-const DefaultRendererBytes = 32 << 20
+const DefaultRendererBytes = 16 << 20
 
 type outputKey struct {
 	seq     uint64
@@ -53,16 +57,32 @@ type result struct {
 	err error
 }
 
-// Render runs p for one delivery of src. in describes the webhook and the
-// delivery; its Event is filled in from src.
-func (r *Renderer) Render(ctx context.Context, p *Program, src Source, in Input) ([]byte, error) {
-	if !p.PerEvent() || src.Seq == 0 {
-		ev, err := r.event(src, in.Webhook.IncludePayload)
+// Render runs p for one delivery of src, for tenant: in describes the
+// webhook and the delivery (its Event is filled in from src). budget, when
+// set, is asked before p runs and charged with the time it ran; a delivery
+// whose per-event output is already made costs nothing, and is not refused.
+func (r *Renderer) Render(ctx context.Context, p *Program, src Source, in Input, budget *Budget, tenant string) ([]byte, error) {
+	run := func(event func() (any, error)) ([]byte, error) {
+		if budget != nil {
+			if ok, wait := budget.Allow(tenant); !ok {
+				return nil, &OverBudgetError{Wait: wait}
+			}
+		}
+		ev, err := event()
 		if err != nil {
 			return nil, err
 		}
+		in := in
 		in.Event = ev
+		start := time.Now()
 		out, err := p.Transform(ctx, &in)
+		if budget != nil {
+			budget.Charge(tenant, time.Since(start))
+		}
+		return out, err
+	}
+	if !p.PerEvent() || src.Seq == 0 {
+		out, err := run(func() (any, error) { return r.event(src, in.Webhook.IncludePayload) })
 		if err != nil {
 			return nil, err
 		}
@@ -70,14 +90,9 @@ func (r *Renderer) Render(ctx context.Context, p *Program, src Source, in Input)
 	}
 	key := outputKey{src.Seq, p, in.Webhook.IncludePayload, in.EventName}
 	res := r.outputs.get(key, func() (result, int) {
-		ev, err := r.event(src, in.Webhook.IncludePayload)
-		if err != nil {
-			return result{err: err}, -1
-		}
-		run := in
-		run.Event = ev
-		out, err := p.Transform(ctx, &run)
-		if transient(err) {
+		// Decoded once, for this run only: the output is what is kept.
+		out, err := run(func() (any, error) { return DecodeEvent(src.Body) })
+		if transient(err) || errors.As(err, new(*OverBudgetError)) || (err != nil && !isRunError(err)) {
 			return result{err: err}, -1 // the next delivery may fare better
 		}
 		return result{out, err}, len(out) + 64
@@ -86,6 +101,20 @@ func (r *Renderer) Render(ctx context.Context, p *Program, src Source, in Input)
 		return nil, res.err
 	}
 	return p.bound(res.out, &in)
+}
+
+// OverBudgetError means the tenant's programs have used their share of the
+// process's time: the delivery should wait Wait and try again.
+type OverBudgetError struct{ Wait time.Duration }
+
+func (e *OverBudgetError) Error() string {
+	return fmt.Sprintf("transform: the tenant's transforms used their share of the sender's time; next in %s",
+		e.Wait.Round(time.Millisecond))
+}
+
+func isRunError(err error) bool {
+	var re *RunError
+	return errors.As(err, &re)
 }
 
 // bound is out with its late values filled in, within MaxOutput.

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -29,7 +30,7 @@ func TestRenderFillsLateValues(t *testing.T) {
 	r := dialect.NewRenderer(1 << 20)
 	for _, seq := range []uint64{0, 7} {
 		for _, wh := range []string{"wh_a", "wh_b"} {
-			out, err := r.Render(context.Background(), p, dialect.Source{Seq: seq, Body: body}, inputFor(wh))
+			out, err := r.Render(context.Background(), p, dialect.Source{Seq: seq, Body: body}, inputFor(wh), nil, "")
 			require.NoError(t, err)
 			require.JSONEq(t, `{"requestId":"evt_1:`+wh+`","id":"evt_1","n":"x"}`, string(out), "seq %d", seq)
 		}
@@ -49,7 +50,7 @@ func TestRenderRunsAPerEventProgramOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Go(func() {
-			out, err := r.Render(context.Background(), p, counting, inputFor("wh_"+string(rune('a'+i%26))))
+			out, err := r.Render(context.Background(), p, counting, inputFor("wh_"+string(rune('a'+i%26))), nil, "")
 			require.NoError(t, err)
 			require.Contains(t, string(out), `"requestId":"evt_1:wh_`)
 			runs.Add(1)
@@ -58,4 +59,28 @@ func TestRenderRunsAPerEventProgramOnce(t *testing.T) {
 	wg.Wait()
 	require.EqualValues(t, 50, runs.Load())
 	require.EqualValues(t, 1, dialect.Runs(p), "one run for the event")
+}
+
+// A tenant's budget pays for runs only: the deliveries that take an output
+// already made are neither charged nor refused; a new run is refused once
+// the budget is spent.
+func TestRenderChargesTheBudgetForRunsOnly(t *testing.T) {
+	t.Parallel()
+	p, err := dialect.Compile(dialect.KindTransform, lateProgram)
+	require.NoError(t, err)
+	r := dialect.NewRenderer(1 << 20)
+	budget := dialect.NewBudget(1e-9, time.Nanosecond, nil) // one run, then next to nothing
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			_, err := r.Render(context.Background(), p, dialect.Source{Seq: 1, Body: body}, inputFor("wh_"+string(rune('a'+i%26))), budget, "t")
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	_, err = r.Render(context.Background(), p, dialect.Source{Seq: 2, Body: body}, inputFor("wh_a"), budget, "t")
+	var over *dialect.OverBudgetError
+	require.ErrorAs(t, err, &over)
+	_, err = r.Render(context.Background(), p, dialect.Source{Seq: 2, Body: body}, inputFor("wh_a"), budget, "other")
+	require.NoError(t, err, "another tenant's budget is its own")
 }

@@ -40,11 +40,7 @@ var (
 // OverBudgetError means the tenant's transforms have used their share of
 // this process's time: the delivery should wait Wait and try again, without
 // an attempt counted.
-type OverBudgetError struct{ Wait time.Duration }
-
-func (e *OverBudgetError) Error() string {
-	return fmt.Sprintf("transform: the tenant's transforms used their share of the sender's time; next in %s", e.Wait.Round(time.Millisecond))
-}
+type OverBudgetError = dialect.OverBudgetError
 
 // ShaperConfig configures a Shaper.
 type ShaperConfig struct {
@@ -117,19 +113,20 @@ func (sh *Shaper) Shape(ctx context.Context, wh *schemas.Webhook, d *schemas.Del
 	if dl.Transform == nil {
 		return out, nil
 	}
-	if ok, wait := sh.budget.Allow(wh.TenantID); !ok {
-		return Outgoing{}, &OverBudgetError{Wait: wait}
-	}
-	start := time.Now()
 	out.Body, err = sh.renderer.Render(ctx, dl.Transform, dialect.Source{Seq: d.EventSeq, Body: d.Payload}, dialect.Input{
 		EventName: out.EventName,
 		Webhook: dialect.WebhookInput{ID: wh.ID, Name: wh.Name, URL: wh.URL, OrgIDs: wh.OrgIDs,
 			IncludePayload: wh.IncludePayload},
 		Delivery: dialect.DeliveryInput{ID: d.ID, Attempt: attempt},
-	})
-	sh.budget.Charge(wh.TenantID, time.Since(start))
+	}, sh.budget, wh.TenantID)
 	if err != nil {
-		var re *dialect.RunError
+		var (
+			re   *dialect.RunError
+			over *OverBudgetError
+		)
+		if errors.As(err, &over) {
+			return Outgoing{}, err
+		}
 		if !errors.As(err, &re) {
 			// The body did not decode: not the program's fault, but no
 			// attempt could send it either.
