@@ -95,7 +95,7 @@ func TestRoundOrderAlternates(t *testing.T) {
 
 func TestRunSequencePutsEachScenarioNextToItsBase(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, []string{"single", "encrypted", "fanout", "blackhole", "latency", "ceiling"}, runSequence(Scenarios))
+	require.Equal(t, []string{"single", "encrypted", "fanout", "fanout-transformed", "blackhole", "latency", "ceiling"}, runSequence(Scenarios))
 	require.Equal(t, []string{"blackhole", "ceiling"}, runSequence([]string{"blackhole", "ceiling"}), "without its base it keeps its place")
 	require.Equal(t, []string{"single", "encrypted", "backlog"}, runSequence([]string{"single", "encrypted", "backlog"}))
 }

@@ -76,7 +76,7 @@ type Result struct {
 
 // baseOf is the scenario each one's target is set against: blackhole's
 // healthy webhooks against fanout, encrypted against single.
-var baseOf = map[string]string{"blackhole": "fanout", "encrypted": "single"}
+var baseOf = map[string]string{"blackhole": "fanout", "encrypted": "single", "fanout-transformed": "fanout"}
 
 // Run runs every scenario Runs times, each run in a child process, and
 // returns the medians. The runs go in rounds, every scenario once a round

@@ -32,7 +32,7 @@ import (
 )
 
 // Scenarios in the order they run by default.
-var Scenarios = []string{"single", "fanout", "blackhole", "encrypted", "latency", "ceiling"}
+var Scenarios = []string{"single", "fanout", "fanout-transformed", "blackhole", "encrypted", "latency", "ceiling"}
 
 // Extra are the scenarios run only when named (--scenario): they take
 // longer than the others.
@@ -99,6 +99,7 @@ type Sample struct {
 type shape struct {
 	webhooks, blackholes, events int
 	encrypted                    bool
+	profile                      string        // every webhook's profile (its transform, names, preset)
 	rate                         int           // events/s for a steady run; 0 = as fast as possible
 	duration                     time.Duration // of a steady run
 	sample                       bool          // sample the backlog and the goroutines
@@ -111,6 +112,8 @@ func shapeOf(name string, scale float64) (shape, error) {
 		return shape{webhooks: 1, events: n(100_000)}, nil
 	case "fanout":
 		return shape{webhooks: 100, events: n(2_000)}, nil
+	case "fanout-transformed":
+		return shape{webhooks: 100, events: n(2_000), profile: "tartan"}, nil
 	case "blackhole":
 		return shape{webhooks: 100, blackholes: 10, events: n(2_000)}, nil
 	case "encrypted":
@@ -311,6 +314,9 @@ func runPipeline(ctx context.Context, name string, sh shape, o Options) (Sample,
 		if sh.encrypted {
 			w.Signature = schemas.SignatureConfig{Preset: "teal"}
 			w.EncryptionKey = benchKey
+		}
+		if sh.profile != "" {
+			w.Profile, w.Signature = sh.profile, schemas.SignatureConfig{Preset: sh.profile}
 		}
 		if rc.verify != nil {
 			v, err := signature.NewReceiver(signature.ReceiverConfig{Scheme: signature.Config(w.Signature),

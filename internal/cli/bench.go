@@ -19,8 +19,9 @@ the router, the senders and an in-process HTTP receiver, in named scenarios,
 against the bare HTTP client-to-receiver loop (ceiling) every other row is
 divided by. Each run is a child process, so CPU time and peak RSS are its
 own; every figure is the median of --runs runs. The runs go in rounds, every
-scenario once a round, and each ratio (× ceiling; blackhole to fanout,
-encrypted to single) is the median of the rounds' ratios, so a machine whose
+scenario once a round, and each ratio (× ceiling; blackhole and
+fanout-transformed to fanout, encrypted to single) is the median of the
+rounds' ratios, so a machine whose
 speed drifts compares runs made minutes apart; the table lists the rounds'
 ratios too. On a shared VM one round's ratio moves by several points on its
 own, so the default is five runs, not the three a median needs.
@@ -28,6 +29,8 @@ own, so the default is five runs, not the three a median needs.
 Scenarios:
   single     1 webhook, 100,000 events of ~1 KiB
   fanout     100 webhooks subscribed to "*", 2,000 events (200,000 deliveries)
+  fanout-transformed
+             as fanout, every webhook on the tartan profile (its jq transform)
   blackhole  as fanout, 10 webhooks accept connections and never answer
              (the figures are the 90 healthy webhooks')
   encrypted  as single, teal preset with AES-256-GCM
