@@ -131,7 +131,7 @@ func (s *Server) rotateSigningKey(w http.ResponseWriter, r *http.Request, tenant
 }
 
 // checkTenantKey accepts a key every scheme can sign with: a Standard
-// Webhooks secret (whsec_ and base64 of 24 to 64 bytes).
+// Webhooks secret (whsec_ and base64 of 16 to 64 bytes).
 func checkTenantKey(secret string) error {
 	sg, _ := signature.New(signature.Config{Preset: "standard"})
 	if len(secret) > maxSecretLength || sg.CheckSecret(secret) != nil {
