@@ -135,7 +135,7 @@ func includePayload(raw json.RawMessage, teal bool) (*bool, error) {
 func resolveEvents(events []string, names dialect.Names) []string {
 	out := make([]string, 0, len(events))
 	for _, e := range events {
-		if _, ok := schemas.LookupType(e); ok || e == schemas.Wildcard || strings.HasSuffix(e, ".*") {
+		if catalogPattern(e) {
 			out = append(out, e)
 			continue
 		}
@@ -148,9 +148,19 @@ func resolveEvents(events []string, names dialect.Names) []string {
 	return out
 }
 
+// catalogPattern reports whether e reads as the catalog's own: a type, a
+// family ("sync.*") or "*". resolveEvents keeps those as they are, so no
+// receiver's name that reads as one can stand for other types in events.
+func catalogPattern(e string) bool {
+	_, ok := schemas.LookupType(e)
+	return ok || e == schemas.Wildcard || strings.HasSuffix(e, ".*")
+}
+
 // displayEvents shows a webhook's subscriptions in its receiver's names: a
 // name stands for its catalog types when the webhook has them all (TruTac's
-// "clocking" is both clocking types); the rest stay as they are.
+// "clocking" is both clocking types); the rest stay as they are, and so do
+// types whose name reads as a catalog pattern (resolveEvents would read it
+// back as that pattern, not as the type).
 func displayEvents(events []string, names dialect.Names) []string {
 	if len(names) == 0 {
 		return events
@@ -166,7 +176,7 @@ func displayEvents(events []string, names dialect.Names) []string {
 	}
 	for _, e := range events {
 		name, named := names[e]
-		if !named || name == e {
+		if !named || name == e || catalogPattern(name) {
 			add(e)
 			continue
 		}

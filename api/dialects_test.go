@@ -1103,3 +1103,22 @@ func TestWebhookStatsFilterCounts(t *testing.T) {
 	shift.Store(int64(61 * time.Minute))
 	require.Equal(t, stats{}, read(w.ID))
 }
+
+// A receiver's name that reads as a catalog type, a family or "*" cannot
+// stand for the types it names in events: sent back, it would subscribe to
+// something else.
+func TestEventNamesThatReadAsCatalogPatterns(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	for _, name := range []string{"sync.completed", "employee.*", "*"} {
+		w := tb.createDialectHook(t, map[string]any{"events": []string{"sync.started"}, "event_names": map[string]string{"sync.started": name}})
+		require.Equal(t, []string{"sync.started"}, w.EventTypes, name)
+		require.Equal(t, []string{"sync.started"}, w.Events, "%q reads as another subscription", name)
+
+		got := tb.patchDialectHook(t, w.ID, map[string]any{"events": tb.getDialectHook(t, w.ID).Events})
+		require.Equal(t, []string{"sync.started"}, got.EventTypes, "what GET shows, sent back, keeps the subscription (%q)", name)
+	}
+	// Other names still stand for their types.
+	w := tb.createDialectHook(t, map[string]any{"events": []string{"sync.started"}, "event_names": map[string]string{"sync.started": "sync-begun"}})
+	require.Equal(t, []string{"sync-begun"}, w.Events)
+}
