@@ -24,11 +24,17 @@
 //	PATCH  /v1/webhooks/{id}                  change one
 //	DELETE /v1/webhooks/{id}                  delete one (204)
 //	POST   /v1/webhooks/{id}/test             send webhook.test now, log and return the attempt
-//	POST   /v1/webhooks/{id}/rotate-secret    new secret; the old one signs beside it for a grace period
+//	POST   /v1/webhooks/{id}/rotate-secret    new secret; the old one signs beside it for a grace period (409 on the tenant's key)
+//	GET    /v1/webhooks/{id}/secret           read the secret it signs with again (audited)
 //	GET    /v1/webhooks/{id}/attempts         delivery log, newest first: ?status=&limit=&before=
 //	GET    /v1/dead-letters                   dead letters, newest first: ?webhook_id=&since=&until=&limit=&before=
 //	POST   /v1/dead-letters/replay            replay dead letters now: {webhook_id?, since?, until?, ids?} or {all: true}
 //	POST   /v1/events                         publish an event (202 {id, duplicate})
+//	GET    /v1/profiles                       the vendor profiles with their programs, names and defaults
+//	GET    /v1/profiles/{name}                one profile
+//	POST   /v1/transform/preview              what a dialect would send for an event (or a type's example)
+//	GET    /v1/signing-key                    the tenant's signing key, created on first read (audited)
+//	POST   /v1/signing-key/rotate             new tenant key; the old one signs beside it for a grace period (audited)
 //	GET    /v1/openapi.json                   the OpenAPI description of these routes
 //	GET    /healthz                           the process is alive
 //	GET    /readyz                            JetStream answers
@@ -46,7 +52,8 @@
 //
 //	{"error": {"code": "invalid_request", "message": "...", "field": "url"}}
 //
-// Codes: invalid_request, unauthorized, forbidden, not_found, conflict,
+// A transform or filter that does not compile also says where:
+// "position": {"line", "column", "offset"}. Codes: invalid_request, unauthorized, forbidden, not_found, conflict,
 // too_large, method_not_allowed, unavailable and internal. Bad input is never
 // a 500; internal errors are logged without secrets or payloads and answered
 // with a bare "internal error".
