@@ -314,19 +314,21 @@ func TestPatchProfileChange(t *testing.T) {
 	tb.do(t, http.MethodGet, "/v1/signing-key", tokenA, nil).json(t, &key)
 	require.Equal(t, key.Secret, got.Secret, "the tenant's key")
 
-	// No profile: the standard scheme and the webhook's own secret again
-	// (it fits the standard scheme, so it is kept).
+	// No profile: the standard scheme and a secret of its own again, new
+	// and shown (the one from before it moved onto the tenant's key would
+	// sign unseen).
 	got = tb.patchDialectHook(t, w.ID, map[string]any{"profile": ""})
 	require.Empty(t, got.Profile)
 	require.Equal(t, map[string]string{"preset": "standard"}, got.Signature)
 	require.True(t, got.IncludePayload)
 	require.Equal(t, "webhook", got.SigningKey)
-	require.Empty(t, got.Secret)
+	require.True(t, strings.HasPrefix(got.Secret, "whsec_"))
+	require.NotEqual(t, ownSecret, got.Secret)
 	require.Equal(t, []string{"sync.started"}, got.Events)
 	stored, err = tb.store.Get(t.Context(), tenantA, w.ID)
 	require.NoError(t, err)
 	require.Empty(t, stored.SigningKey)
-	require.Equal(t, schemas.Secrets{{Value: ownSecret}}, stored.Secrets)
+	require.Equal(t, schemas.Secrets{{Value: got.Secret}}, stored.Secrets)
 	// From a tenant-key webhook without a secret that fits, a new one.
 	nb := tb.createDialectHook(t, map[string]any{"profile": "bindbee"})
 	got = tb.patchDialectHook(t, nb.ID, map[string]any{"profile": "trutac"})
@@ -645,9 +647,12 @@ func TestTenantSigningKey(t *testing.T) {
 	require.Equal(t, k, tb.signingKey(t, tokenA))
 	require.Len(t, tb.audits(t, schemas.AuditSecretRevealed), before+2, "every read")
 
-	// Another webhook on the key gets the same key.
+	// Another webhook on the key gets the same key: a read, and audited.
 	w2 := tb.createDialectHook(t, map[string]any{"signing_key": "tenant", "url": "https://other.example.com/"})
 	require.Equal(t, k.Secret, w2.Secret)
+	recs = tb.audits(t, schemas.AuditSecretRevealed)
+	require.Len(t, recs, before+3, "the key returned on creation is a read too")
+	require.Equal(t, w2.ID, recs[len(recs)-1].WebhookID)
 
 	// Its own secret cannot be rotated: the tenant's key is.
 	r := tb.do(t, http.MethodPost, "/v1/webhooks/"+w.ID+"/rotate-secret", tokenA, nil)

@@ -50,9 +50,10 @@ func newTenantKey() string {
 var errNoKeys = &Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable,
 	Message: "signing keys are not available: the signing_keys bucket is not bound"}
 
-// tenantKey returns the tenant's current signing key, creating it the
-// first time.
-func (s *Server) tenantKey(ctx context.Context, tenantID string) (string, error) {
+// tenantKey returns the tenant's current signing key for the answer to a
+// webhook's creation or change, creating it the first time; a key that
+// existed before is a reveal, and audited as one.
+func (s *Server) tenantKey(ctx context.Context, tenantID, webhookID string) (string, error) {
 	if s.keys == nil {
 		return "", errNoKeys
 	}
@@ -62,6 +63,9 @@ func (s *Server) tenantKey(ctx context.Context, tenantID string) (string, error)
 	}
 	if created {
 		s.logger.Info("tenant signing key created", "tenant", tenantID)
+	} else if err := s.audit(ctx, schemas.AuditSecretRevealed, tenantID, webhookID,
+		"the tenant's signing key was returned to a webhook moved onto it"); err != nil {
+		return "", err
 	}
 	return k.Secrets.Current(), nil
 }

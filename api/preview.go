@@ -180,6 +180,9 @@ func (s *Server) previewEvent(req *previewRequest, tenantID string) (*schemas.Ev
 	case req.Event != nil:
 		e := req.Event
 		ev.ID, ev.Type, ev.OrgID, ev.Data = cmp.Or(e.ID, ev.ID), e.Type, cmp.Or(e.OrgID, ev.OrgID), e.Data
+		if strings.HasPrefix(e.Type, schemas.ReservedFamily+".") {
+			ev.OrgID = e.OrgID // Hookstream's own events carry no organisation
+		}
 		if e.OccurredAt != nil {
 			ev.OccurredAt = e.OccurredAt.UTC()
 		}

@@ -133,7 +133,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, tenantID 
 		return err
 	}
 	if wh.SigningKey == dialect.SigningKeyTenant {
-		if secret, err = s.tenantKey(r.Context(), tenantID); err != nil {
+		if secret, err = s.tenantKey(r.Context(), tenantID, wh.ID); err != nil {
 			return err
 		}
 	}
@@ -483,7 +483,7 @@ func (s *Server) checkPatch(ctx context.Context, wh *schemas.Webhook, req *patch
 	switch {
 	case p.signingKey == dialect.SigningKeyTenant:
 		if p.signingKeyChanged && wh.SigningKey != dialect.SigningKeyTenant {
-			if p.tenantKey, err = s.tenantKey(ctx, wh.TenantID); err != nil {
+			if p.tenantKey, err = s.tenantKey(ctx, wh.TenantID, wh.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -493,7 +493,11 @@ func (s *Server) checkPatch(ctx context.Context, wh *schemas.Webhook, req *patch
 				return nil, err
 			}
 		}
-		if !secretsFit(signer, wh.Secrets) {
+		// A webhook leaving its tenant's key gets a secret of its own anew,
+		// shown in the answer: an old one from before it moved would sign
+		// unseen.
+		leaving := p.signingKeyChanged && wh.SigningKey == dialect.SigningKeyTenant
+		if leaving || !secretsFit(signer, wh.Secrets) {
 			p.newSecret = signer.NewSecret()
 		}
 	}
