@@ -25,6 +25,7 @@ const (
 	codeConflict         = "conflict"
 	codeTooLarge         = "too_large"
 	codeMethodNotAllowed = "method_not_allowed"
+	codeTooMany          = "too_many_requests"
 	codeUnavailable      = "unavailable"
 	codeInternal         = "internal"
 )

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,6 +107,15 @@ func (s *Server) previewTransform(w http.ResponseWriter, r *http.Request, tenant
 	if err != nil {
 		return err
 	}
+	// Previews run the tenant's programs in the API: they take from its
+	// share of the API's time like any run.
+	if ok, wait := s.previews.Allow(tenantID); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		return &Error{Status: http.StatusTooManyRequests, Code: codeTooMany,
+			Message: "this tenant's previews used their share of the API's time; try again in a moment"}
+	}
+	start := time.Now()
+	defer func() { s.previews.Charge(tenantID, time.Since(start)) }()
 	wh := &schemas.Webhook{ID: "wh_preview", TenantID: tenantID, Name: "Preview", URL: "https://receiver.example/webhook",
 		Profile: req.Profile, Transform: req.Transform, Filter: req.Filter, EventNames: d.names, IncludePayload: true, Enabled: true}
 	if hw := req.Webhook; hw != nil {

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/netutil"
 
+	"github.com/hookstream/hookstream/dialect"
 	"github.com/hookstream/hookstream/internal/broker"
 	"github.com/hookstream/hookstream/internal/telemetry"
 	"github.com/hookstream/hookstream/producer"
@@ -124,6 +125,8 @@ type Server struct {
 
 	tokens  *tokenCache
 	handler http.Handler
+	// previews shares the time of previews' programs among tenants.
+	previews *dialect.Budget
 
 	mu        sync.Mutex
 	boundAddr string
@@ -162,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		replayer:   cfg.Replayer,
 		nextReplay: cfg.NextReplay,
 		tokens:     newTokenCache(tokenCacheSize, tokenCacheTTL),
+		previews:   dialect.NewBudget(0, 0, nil),
 		listening:  make(chan struct{}),
 	}
 	if s.logger == nil {

@@ -111,9 +111,13 @@ func (p *Program) fail(format string, args ...any) *RunError {
 	return &RunError{Kind: p.kind, Reason: r}
 }
 
-// slots bounds the runs at once in a process: each may take a core, and
-// what it allocates within its time.
-var slots = make(chan struct{}, runtime.GOMAXPROCS(0))
+// slots bound the runs at once in a process, by kind: each may take a core,
+// and what it allocates within its time. Filters have slots of their own, so
+// the senders' transforms never keep the router's filters waiting.
+var slots = map[Kind]chan struct{}{
+	KindTransform: make(chan struct{}, runtime.GOMAXPROCS(0)),
+	KindFilter:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+}
 
 // Transform runs a transform on in and returns the JSON body. For a
 // per-event program the body still carries its late values' placeholders:
@@ -171,8 +175,8 @@ func (p *Program) run(parent context.Context, in *Input, timeout time.Duration) 
 		early = false
 	}
 	select {
-	case slots <- struct{}{}:
-		defer func() { <-slots }()
+	case slots[p.kind] <- struct{}{}:
+		defer func() { <-slots[p.kind] }()
 	case <-ctx.Done():
 		e := p.fail("timed out after %s waiting for a free slot to run", timeout)
 		e.Transient = true

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -49,21 +50,32 @@ func (f *filters) next() {
 	clear(f.results)
 }
 
+// maxDeferrals is how many times an event is put off because its tenant's
+// filters used their share of the router's time (or found no free slot);
+// after that its remaining filters count as failed, so an event whose
+// filters cost more than a tenant's whole budget is not redelivered forever.
+const maxDeferrals = 5
+
+// maxDeferral bounds how long one deferral puts an event off.
+const maxDeferral = 10 * time.Second
+
 // pass reports whether w's filter lets ev through; body is ev's JSON with
-// its data (rendered once per event by the caller).
-func (f *filters) pass(ctx context.Context, w *schemas.Webhook, ev *schemas.Event, body func() []byte) bool {
+// its data (rendered once per event by the caller). A filter that cannot
+// run now through no fault of its own (its tenant over its share, no free
+// slot) asks for the event to come back after wait, if it may be deferred.
+func (f *filters) pass(ctx context.Context, w *schemas.Webhook, ev *schemas.Event, body func() []byte, mayDefer bool) (ok bool, wait time.Duration) {
 	d := f.dialects.For(w)
 	if d.Filter == nil {
 		// No filter, or programs that do not compile: the sender
 		// dead-letters such deliveries with the reason, so nothing is
 		// dropped unseen.
-		return true
+		return true, 0
 	}
 	name := d.Names.Of(ev.Type)
 	key := resultKey{d.Filter, name}
 	if d.Filter.PerEvent() {
 		if ok, done := f.results[key]; done {
-			return f.count(w, ok)
+			return f.count(w, ok), 0
 		}
 	}
 	if !f.decoded {
@@ -74,10 +86,12 @@ func (f *filters) pass(ctx context.Context, w *schemas.Webhook, ev *schemas.Even
 		}
 		f.event = v
 	}
-	ok, err := false, error(nil)
-	switch allowed, _ := f.budget.Allow(w.TenantID); {
+	var err error
+	switch allowed, later := f.budget.Allow(w.TenantID); {
 	case f.event == nil:
 		err = &dialect.RunError{Kind: dialect.KindFilter, Reason: "the event does not decode"}
+	case !allowed && mayDefer:
+		return false, min(later, maxDeferral)
 	case !allowed:
 		err = &dialect.RunError{Kind: dialect.KindFilter, Reason: "the tenant's filters used their share of the router's time"}
 	default:
@@ -86,6 +100,10 @@ func (f *filters) pass(ctx context.Context, w *schemas.Webhook, ev *schemas.Even
 			Webhook:  dialect.WebhookInput{ID: w.ID, Name: w.Name, URL: w.URL, OrgIDs: w.OrgIDs, IncludePayload: w.IncludePayload},
 			Delivery: dialect.DeliveryInput{ID: schemas.DeliveryID(ev.ID, w.ID), Attempt: 1}})
 		f.budget.Charge(w.TenantID, time.Since(start))
+		var re *dialect.RunError
+		if errors.As(err, &re) && re.Transient && mayDefer {
+			return false, time.Second
+		}
 	}
 	if err != nil {
 		f.errored.Add(1)
@@ -95,7 +113,7 @@ func (f *filters) pass(ctx context.Context, w *schemas.Webhook, ev *schemas.Even
 			f.logger.WarnContext(ctx, "filter failed; the event counts as not matched (logged once a minute per webhook)",
 				"tenant", w.TenantID, "webhook_id", w.ID, "event_id", ev.ID, "err", err)
 		}
-		return false
+		return false, 0
 	}
 	if d.Filter.PerEvent() {
 		if f.results == nil {
@@ -103,7 +121,7 @@ func (f *filters) pass(ctx context.Context, w *schemas.Webhook, ev *schemas.Even
 		}
 		f.results[key] = ok
 	}
-	return f.count(w, ok)
+	return f.count(w, ok), 0
 }
 
 // count counts a filter's verdict and returns it.

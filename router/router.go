@@ -78,6 +78,9 @@ type Stats struct {
 	// did not let the event through; FilterErrors those of them whose
 	// filter failed.
 	Filtered, FilterErrors uint64
+	// Deferred counts events put off because their tenant's filters had
+	// used their share of the router's time.
+	Deferred uint64
 }
 
 // Router consumes EVENTS and fans out deliveries.
@@ -94,7 +97,7 @@ type Router struct {
 	filters   *filters
 	statsEach time.Duration
 
-	events, routed, unmatched, deliveries, parked, held, quarantined atomic.Uint64
+	events, routed, unmatched, deliveries, parked, held, quarantined, deferred atomic.Uint64
 }
 
 // New returns a Router. Run starts it.
@@ -129,7 +132,7 @@ func (r *Router) Stats() Stats {
 	return Stats{
 		Events: r.events.Load(), Routed: r.routed.Load(), Unmatched: r.unmatched.Load(),
 		Deliveries: r.deliveries.Load(), Parked: r.parked.Load(), Held: r.held.Load(), Quarantined: r.quarantined.Load(),
-		Filtered: r.filters.skipped.Load(), FilterErrors: r.filters.errored.Load(),
+		Filtered: r.filters.skipped.Load(), FilterErrors: r.filters.errored.Load(), Deferred: r.deferred.Load(),
 	}
 }
 
@@ -264,7 +267,14 @@ func (h *handler) handle(msg jetstream.Msg) {
 	r.events.Add(1)
 	h.matches = r.matcher.Match(h.matches[:0], ev.TenantID, ev.Type, ev.OrgID)
 	h.full, h.thin = h.full[:0], h.thin[:0]
-	h.matches = h.filter(ctx, ev, h.matches)
+	var later time.Duration
+	if h.matches, later = h.filter(ctx, msg, ev, h.matches); later > 0 {
+		// Its tenant's filters have used their share of the router's time:
+		// the event comes back when they have saved up again.
+		r.deferred.Add(1)
+		_ = msg.NakWithDelay(later)
+		return
+	}
 	span.SetAttributes(telemetry.EventIDKey.String(ev.ID), telemetry.EventTypeKey.String(ev.Type),
 		telemetry.TenantKey.String(ev.TenantID), telemetry.FanOutKey.Int(len(h.matches)))
 	if len(h.matches) == 0 {
@@ -368,8 +378,10 @@ func (h *handler) handle(msg jetstream.Msg) {
 }
 
 // filter keeps the matches whose filter lets ev through (disabled
-// webhooks too: what they park for a later replay is only what they want).
-func (h *handler) filter(ctx context.Context, ev *schemas.Event, matches []*schemas.Webhook) []*schemas.Webhook {
+// webhooks too: what they park for a later replay is only what they want),
+// or says after how long the event should come back, when a filter could
+// not run now through no fault of its own.
+func (h *handler) filter(ctx context.Context, msg jetstream.Msg, ev *schemas.Event, matches []*schemas.Webhook) ([]*schemas.Webhook, time.Duration) {
 	f := h.r.filters
 	f.next()
 	body := func() []byte {
@@ -378,13 +390,21 @@ func (h *handler) filter(ctx context.Context, ev *schemas.Event, matches []*sche
 		}
 		return h.full
 	}
+	mayDefer := true
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > maxDeferrals {
+		mayDefer = false
+	}
 	kept := matches[:0]
 	for _, w := range matches {
-		if f.pass(ctx, w, ev, body) {
+		ok, later := f.pass(ctx, w, ev, body, mayDefer)
+		if later > 0 {
+			return nil, later
+		}
+		if ok {
 			kept = append(kept, w)
 		}
 	}
-	return kept
+	return kept, 0
 }
 
 // deliveryMsg is the message for d: a delivery for an enabled webhook, or,
