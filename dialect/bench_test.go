@@ -83,3 +83,17 @@ func BenchmarkProfileDelivery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompilerFor is the lookup every delivery makes of its webhook's
+// compiled dialect.
+func BenchmarkCompilerFor(b *testing.B) {
+	c := dialect.NewCompiler()
+	w := &schemas.Webhook{ID: "wh_1", TenantID: "t", Profile: "tartan"}
+	c.For(w)
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.For(w).Transform == nil {
+			b.Fatal("no transform")
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 
 	"github.com/itchyny/gojq"
 )
@@ -113,11 +114,60 @@ func latePathOf(q *gojq.Query) (string, bool) {
 // Bind fills a per-event output with the delivery's late values; it returns
 // out itself when the program takes none.
 func (p *Program) Bind(out []byte, in *Input) []byte {
-	for _, l := range p.late {
-		v, _ := gojq.Marshal(lateValues[l.path](in))
-		out = bytes.ReplaceAll(out, l.placeholder, v)
+	return p.fill(p.template(out), in)
+}
+
+// template is a per-event output cut at its placeholders, so that each
+// delivery's body is made in one pass, not searched again.
+type template struct {
+	out  []byte
+	cuts []cut // in the order they appear
+}
+
+type cut struct {
+	at, n int // where the placeholder is in out, and its length
+	late  int // which of the program's late paths
+}
+
+// template finds where out holds the program's placeholders.
+func (p *Program) template(out []byte) template {
+	t := template{out: out}
+	for i, l := range p.late {
+		for from := 0; ; {
+			j := bytes.Index(out[from:], l.placeholder)
+			if j < 0 {
+				break
+			}
+			t.cuts = append(t.cuts, cut{at: from + j, n: len(l.placeholder), late: i})
+			from += j + len(l.placeholder)
+		}
 	}
-	return out
+	slices.SortFunc(t.cuts, func(a, b cut) int { return a.at - b.at })
+	return t
+}
+
+// fill is t with the delivery's values in place of its placeholders; t's
+// own bytes when it has none.
+func (p *Program) fill(t template, in *Input) []byte {
+	if len(t.cuts) == 0 {
+		return t.out
+	}
+	values := make([][]byte, len(p.late))
+	size := len(t.out)
+	for _, c := range t.cuts {
+		if values[c.late] == nil {
+			values[c.late], _ = gojq.Marshal(lateValues[p.late[c.late].path](in))
+		}
+		size += len(values[c.late]) - c.n
+	}
+	out := make([]byte, 0, size)
+	last := 0
+	for _, c := range t.cuts {
+		out = append(out, t.out[last:c.at]...)
+		out = append(out, values[c.late]...)
+		last = c.at + c.n
+	}
+	return append(out, t.out[last:]...)
 }
 
 func stringsToAny(ss []string) []any {

@@ -53,7 +53,7 @@ type eventKey struct {
 }
 
 type result struct {
-	out []byte
+	out template
 	err error
 }
 
@@ -95,12 +95,12 @@ func (r *Renderer) Render(ctx context.Context, p *Program, src Source, in Input,
 		if transient(err) || errors.As(err, new(*OverBudgetError)) || (err != nil && !isRunError(err)) {
 			return result{err: err}, -1 // the next delivery may fare better
 		}
-		return result{out, err}, len(out) + 64
+		return result{p.template(out), err}, len(out) + 64
 	})
 	if res.err != nil {
 		return nil, res.err
 	}
-	return p.bound(res.out, &in)
+	return p.checkSize(p.fill(res.out, &in))
 }
 
 // OverBudgetError means the tenant's programs have used their share of the
@@ -119,7 +119,11 @@ func isRunError(err error) bool {
 
 // bound is out with its late values filled in, within MaxOutput.
 func (p *Program) bound(out []byte, in *Input) ([]byte, error) {
-	out = p.Bind(out, in)
+	return p.checkSize(p.Bind(out, in))
+}
+
+// checkSize refuses a body over MaxOutput (a late value may have made it so).
+func (p *Program) checkSize(out []byte) ([]byte, error) {
 	if len(out) > MaxOutput {
 		return nil, p.fail("the output is %s; the limit is %s", size(len(out)), size(MaxOutput))
 	}
