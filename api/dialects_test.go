@@ -1127,3 +1127,25 @@ func TestEventNamesThatReadAsCatalogPatterns(t *testing.T) {
 	w := tb.createDialectHook(t, map[string]any{"events": []string{"sync.started"}, "event_names": map[string]string{"sync.started": "sync-begun"}})
 	require.Equal(t, []string{"sync-begun"}, w.Events)
 }
+
+// The vendor presets carry one signature, made with the newest secret: a
+// rotated-out secret does not sign, and the API does not say it does.
+func TestSingleSignatureSchemesShowNoPreviousSecret(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	w := tb.createDialectHook(t, map[string]any{"profile": "tartan"})
+	r := tb.do(t, http.MethodPost, "/v1/webhooks/"+w.ID+"/rotate-secret", tokenA, map[string]any{"grace_period": "24h"})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	var rotated dialectHook
+	r.json(t, &rotated)
+	require.Nil(t, rotated.PrevExpiresAt, "tartan signs with the new secret at once")
+	var shown webhookSecretShown
+	tb.do(t, http.MethodGet, "/v1/webhooks/"+w.ID+"/secret", tokenA, nil).json(t, &shown)
+	require.Equal(t, rotated.Secret, shown.Secret)
+	require.Nil(t, shown.PreviousExpires)
+}
+
+type webhookSecretShown struct {
+	Secret          string     `json:"secret"`
+	PreviousExpires *time.Time `json:"previous_secret_expires_at"`
+}

@@ -178,7 +178,7 @@ func (s *Server) getWebhookSecret(w http.ResponseWriter, r *http.Request, tenant
 		resp.SigningKey, secrets = dialect.SigningKeyTenant, k.Secrets
 	}
 	resp.Secret = secrets.Current()
-	if t := secrets.PreviousExpireAt(s.now()); !t.IsZero() {
+	if t := secrets.PreviousExpireAt(s.now()); !t.IsZero() && signsWithSeveral(wh.Signature) {
 		resp.PreviousSecretExpiresAt = &t
 	}
 	if err := s.audit(r.Context(), schemas.AuditSecretRevealed, tenantID, wh.ID,
@@ -188,6 +188,14 @@ func (s *Server) getWebhookSecret(w http.ResponseWriter, r *http.Request, tenant
 	s.logger.Info("webhook secret read", "tenant", tenantID, "webhook", wh.ID)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// signsWithSeveral reports whether sig's scheme carries several signatures
+// (Standard Webhooks), so that a rotated-out secret keeps signing beside the
+// new one; the vendor presets carry one, made with the newest.
+func signsWithSeveral(sig schemas.SignatureConfig) bool {
+	sg, err := signature.New(signature.Config(sig))
+	return err == nil && sg.Standard()
 }
 
 // gracePeriod reads a rotation's grace period ("24h"): default 24 h, at

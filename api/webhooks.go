@@ -73,7 +73,8 @@ type webhookResponse struct {
 	*schemas.Webhook
 	Encrypted bool `json:"encrypted"`
 	// PreviousSecretExpiresAt is when the secret replaced by the last
-	// rotation stops signing; null when only the current secret signs.
+	// rotation stops signing; null when only the current secret signs
+	// (always, for the schemes that carry one signature).
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 	Secret                  string     `json:"secret,omitempty"`
 	// DeadLetters, set in the answer to a PATCH that re-enabled the
@@ -112,7 +113,7 @@ func (s *Server) webhookResponse(w *schemas.Webhook) webhookResponse {
 		rs := sender.FormatRetrySchedule(settings.RetrySchedule)
 		resp.EffectiveRetrySchedule = &rs
 	}
-	if t := w.PreviousSecretsExpireAt(s.now()); !t.IsZero() {
+	if t := w.PreviousSecretsExpireAt(s.now()); !t.IsZero() && signsWithSeveral(w.Signature) {
 		resp.PreviousSecretExpiresAt = &t
 	}
 	return resp

@@ -154,3 +154,17 @@ func FuzzProfiles(f *testing.F) {
 		}
 	})
 }
+
+// Tartan's timeStamp and Teal's created_at are to the millisecond, however
+// precise the event's time: many receivers' parsers take no more.
+func TestProfileTimesAreToTheMillisecond(t *testing.T) {
+	t.Parallel()
+	for name, field := range map[string]string{"tartan": "timeStamp", "teal": "created_at"} {
+		p, _ := dialect.LookupProfile(name)
+		ev := exampleEvent(t, "payroll.submitted")
+		ev.OccurredAt = time.Date(2026, 12, 4, 19, 28, 45, 725258019, time.UTC)
+		var body map[string]any
+		require.NoError(t, json.Unmarshal(render(t, p, ev, true), &body))
+		require.Equal(t, "2026-12-04T19:28:45.725Z", body[field], name)
+	}
+}

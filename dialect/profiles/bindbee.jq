@@ -3,7 +3,7 @@
 #   webhook    {webhook_id, url, event}
 #   connector  {id, display_name, categories, org_name, connector_status,
 #               end_user_name, end_user_email}, from the event's
-#               data.connector (and data.org_name, data.hrms)
+#               data.connector (and data.org_name); left out without them
 #   data       a sync job for sync events ({id, integration_name,
 #              initial_sync, category, display_status, last_sync_start_time,
 #              ...}); the records for employee events; the model's changes
@@ -20,8 +20,8 @@ def compact: with_entries(select(.value != null));
 + ({
     connector: ({
       id: $c.id,
-      display_name: ($c.display_name // $d.hrms),
-      categories: ($c.categories // (if $d.hrms then ["HRIS"] else null end)),
+      display_name: $c.display_name,
+      categories: $c.categories,
       org_name: ($c.org_name // $d.org_name),
       connector_status: $c.status,
       end_user_name: $c.end_user_name,

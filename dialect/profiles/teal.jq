@@ -4,6 +4,9 @@
 # When the payroll came from an uploaded payslip account_id is null and
 # document_external_id and document_filename are set. For the types Teal
 # does not have, the identifying fields are the event's own (its thin data).
+# Times to the millisecond, as most parsers take them (Python before 3.11
+# refuses nine digits).
+def millis: sub("(?<ms>\\.[0-9]{3})[0-9]+"; "\(.ms)");
 .event as $e
 | ($e.data // {}) as $d
 | {
@@ -12,7 +15,7 @@
 | {
     event: .event_name,
     event_id: $e.id,
-    created_at: $e.occurred_at
+    created_at: ($e.occurred_at | millis)
   }
 + (if $ids then reduce $ids[] as $k ({}; .[$k] = $d[$k])
    elif .webhook.include_payload then {}
