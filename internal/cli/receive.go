@@ -21,7 +21,10 @@ A webhook receiver for trying Hookstream out: it answers every POST with 204
 and prints one line per delivery — time, webhook-id, event type, whether the
 signature verified (when it knows the secret) — and the body. Point a webhook
 at http://<host>:<port>/anything; give the webhook's secret (shown when you
-created it) to check signatures. With the secret empty it prints unverified.`
+created it) to check signatures. With the secret empty it prints unverified.
+A webhook with a profile signs with that profile's preset (--preset tartan,
+bindbee, trutac or teal); its body is the profile's, which this prints as it
+came.`
 
 func runReceive(ctx context.Context, args []string, stdio IO) error {
 	var listen, secret, preset, key string
