@@ -54,7 +54,9 @@ func NewCompiler() *Compiler {
 	return &Compiler{programs: map[programKey]weak.Pointer[Program]{}}
 }
 
-// For returns w's dialect, compiling it the first time.
+// For returns w's dialect, compiling it the first time. w must not change
+// afterwards (the index's webhooks never do; a changed webhook is a new
+// value).
 func (c *Compiler) For(w *schemas.Webhook) *Dialect {
 	key := weak.Make(w)
 	if d, ok := c.dialects.Load(key); ok {
