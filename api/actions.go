@@ -123,7 +123,7 @@ func (s *Server) testURL(w http.ResponseWriter, r *http.Request, tenantID string
 	if err != nil {
 		return err
 	}
-	d, err := checkDialect(req.Transform, "", req.EventNames, nil)
+	d, err := s.checkDialect(req.Transform, "", req.EventNames, nil)
 	if err != nil {
 		return err
 	}

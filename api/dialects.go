@@ -36,22 +36,22 @@ func profile(name string) (*dialect.Profile, error) {
 	return p, nil
 }
 
-// checkProgram compiles src as a program of kind k: a 400 naming the
-// position when it does not compile.
-func checkProgram(field string, k dialect.Kind, src string) error {
+// checkProgram compiles src as a program of kind k (nil for none): a 400
+// naming the position when it does not compile.
+func (s *Server) checkProgram(field string, k dialect.Kind, src string) (*dialect.Program, error) {
 	if src == "" {
-		return nil
+		return nil, nil
 	}
-	_, err := dialect.Compile(k, src)
+	p, err := s.shaper.Program(k, src)
 	var de *dialect.Error
 	if errors.As(err, &de) {
 		e := invalid(field, "%s", strings.TrimPrefix(de.Error(), k.String()+": "))
 		if de.Line > 0 {
 			e.Position = &Position{Line: de.Line, Column: de.Column, Offset: de.Offset}
 		}
-		return e
+		return nil, e
 	}
-	return err
+	return p, err
 }
 
 // checkEventNames validates the map from catalog types to the receiver's

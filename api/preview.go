@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -99,7 +100,7 @@ func (s *Server) previewTransform(w http.ResponseWriter, r *http.Request, tenant
 	if err != nil {
 		return err
 	}
-	d, err := checkDialect(req.Transform, req.Filter, req.EventNames, nil)
+	d, err := s.checkDialect(req.Transform, req.Filter, req.EventNames, nil)
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,8 @@ func (s *Server) previewTransform(w http.ResponseWriter, r *http.Request, tenant
 	if req.IncludePayload != nil {
 		wh.IncludePayload = *req.IncludePayload
 	}
-	dl := dialect.NewCompiler().For(wh)
+	dl := s.shaper.Dialect(wh) // the programs checked above, not compiled again
+	runtime.KeepAlive(d)       // (d holds them until the compiler has them for wh)
 	if dl.Err != nil {
 		return dl.Err // checked above; cannot happen
 	}

@@ -185,7 +185,7 @@ func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tena
 	if err := s.checkWebhookURL(ctx, req.URL); err != nil {
 		return nil, "", err
 	}
-	d, err := checkDialect(req.Transform, req.Filter, req.EventNames, req.RetrySchedule)
+	d, err := s.checkDialect(req.Transform, req.Filter, req.EventNames, req.RetrySchedule)
 	if err != nil {
 		return nil, "", err
 	}
@@ -250,23 +250,27 @@ func (s *Server) newWebhook(ctx context.Context, req *createWebhookRequest, tena
 	return wh, secret, nil
 }
 
-// dialectSettings are a request's dialect settings, checked.
+// dialectSettings are a request's dialect settings, checked; the compiled
+// programs are held so that a preview shapes with them, not a new copy.
 type dialectSettings struct {
-	names    map[string]string
-	schedule []time.Duration
+	transform, filter *dialect.Program
+	names             map[string]string
+	schedule          []time.Duration
 }
 
 // checkDialect checks the dialect settings of a request (nil schedule:
 // none given or "").
-func checkDialect(transform, filter string, names map[string]string, schedule *string) (dialectSettings, error) {
-	var d dialectSettings
-	if err := checkProgram("transform", dialect.KindTransform, transform); err != nil {
+func (s *Server) checkDialect(transform, filter string, names map[string]string, schedule *string) (dialectSettings, error) {
+	var (
+		d   dialectSettings
+		err error
+	)
+	if d.transform, err = s.checkProgram("transform", dialect.KindTransform, transform); err != nil {
 		return d, err
 	}
-	if err := checkProgram("filter", dialect.KindFilter, filter); err != nil {
+	if d.filter, err = s.checkProgram("filter", dialect.KindFilter, filter); err != nil {
 		return d, err
 	}
-	var err error
 	if d.names, err = checkEventNames(names); err != nil {
 		return d, err
 	}
@@ -403,7 +407,7 @@ func (s *Server) checkPatch(ctx context.Context, wh *schemas.Webhook, req *patch
 	if req.EventNames != nil {
 		names = *req.EventNames
 	}
-	d, err := checkDialect(given(req.Transform), given(req.Filter), names, req.RetrySchedule)
+	d, err := s.checkDialect(given(req.Transform), given(req.Filter), names, req.RetrySchedule)
 	if err != nil {
 		return nil, err
 	}

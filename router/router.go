@@ -264,17 +264,18 @@ func (h *handler) handle(msg jetstream.Msg) {
 		r.quarantine(ctx, msg, "invalid: "+err.Error())
 		return
 	}
-	r.events.Add(1)
 	h.matches = r.matcher.Match(h.matches[:0], ev.TenantID, ev.Type, ev.OrgID)
 	h.full, h.thin = h.full[:0], h.thin[:0]
 	var later time.Duration
 	if h.matches, later = h.filter(ctx, msg, ev, h.matches); later > 0 {
 		// Its tenant's filters have used their share of the router's time:
-		// the event comes back when they have saved up again.
+		// the event comes back when they have saved up again (and is
+		// counted then).
 		r.deferred.Add(1)
 		_ = msg.NakWithDelay(later)
 		return
 	}
+	r.events.Add(1)
 	span.SetAttributes(telemetry.EventIDKey.String(ev.ID), telemetry.EventTypeKey.String(ev.Type),
 		telemetry.TenantKey.String(ev.TenantID), telemetry.FanOutKey.Int(len(h.matches)))
 	if len(h.matches) == 0 {

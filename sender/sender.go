@@ -270,10 +270,13 @@ func brokenFor(schedule []time.Duration) time.Duration {
 // maxBrokenOf is MaxBroken for wh: a webhook with a retry schedule of its
 // own waits as long as that schedule, unless MaxBroken was configured.
 func (s *Sender) maxBrokenOf(wh *schemas.Webhook) time.Duration {
-	if s.maxBrokenSet || wh == nil || s.shaper.Dialect(wh).RetrySchedule == nil {
+	if s.maxBrokenSet || wh == nil {
 		return s.maxBroken
 	}
-	return brokenFor(s.scheduleOf(wh))
+	if own := s.shaper.Dialect(wh).RetrySchedule; own != nil {
+		return brokenFor(own)
+	}
+	return s.maxBroken
 }
 
 // Stats returns the counters.

@@ -89,6 +89,13 @@ func NewShaper(cfg ShaperConfig) *Shaper {
 // Dialect returns wh's compiled dialect.
 func (sh *Shaper) Dialect(wh *schemas.Webhook) *dialect.Dialect { return sh.dialects.For(wh) }
 
+// Program compiles src as a k program, or returns the copy the Shaper's
+// webhooks already share; the API checks programs with it, so what it
+// compiles once serves the deliveries too.
+func (sh *Shaper) Program(k dialect.Kind, src string) (*dialect.Program, error) {
+	return sh.dialects.Program(k, src)
+}
+
 // Shape returns what attempt number attempt of d to wh sends at time at.
 // d.Payload must hold the event's body. A transform that fails is a
 // *dialect.RunError (the delivery cannot be sent as it is: dead-letter it,
